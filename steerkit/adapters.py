@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['NORM_SITES', 'SITES', 'UnsupportedArchitectureError', 'Adapter', 'adapter', 'add_hook']
 
-# %% ../nbs/01_adapters.ipynb #b12c5ef6
+# %% ../nbs/01_adapters.ipynb #f8cc0d63
 from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-# %% ../nbs/01_adapters.ipynb #2075334a
+# %% ../nbs/01_adapters.ipynb #2875e23d
 NORM_SITES = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
 SITES = ("resid_in", "resid_out") + NORM_SITES + ("attn_heads", "attn_out", "mlp_act", "mlp_out")
 
@@ -30,7 +30,7 @@ def _get(obj, path):
 def _first_attr(obj, names):
     return next((n for n in names if isinstance(getattr(obj, n, None), nn.Module)), None)
 
-# %% ../nbs/01_adapters.ipynb #7e871263
+# %% ../nbs/01_adapters.ipynb #98cb65a3
 @dataclass
 class Adapter:
     "Per-layer module lookup for one decoder-only model."
@@ -73,7 +73,7 @@ class Adapter:
         if site == "mlp_act": return getattr(getattr(blk, self.mlp), self.act), "output"
         return getattr(blk, self.mlp), "output"
 
-# %% ../nbs/01_adapters.ipynb #14222b35
+# %% ../nbs/01_adapters.ipynb #d11212fc
 def adapter(model) -> Adapter:
     "Find the decoder layers and per-layer sites of `model`; raise `UnsupportedArchitectureError` naming what is missing."
     name = type(model).__name__
@@ -95,7 +95,7 @@ def adapter(model) -> Adapter:
                                            + "; ".join(missing) + ". Add its module names to steerkit.adapters.")
     return Adapter(model, layers, norms, attn, o_proj, mlp, act)
 
-# %% ../nbs/01_adapters.ipynb #69e0ea86
+# %% ../nbs/01_adapters.ipynb #43cd9222
 def _replace_first(x, new):
     if torch.is_tensor(x): return new
     return (new,) + tuple(x[1:])

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['layer_summary', 'summary', 'main']
 
-# %% ../nbs/12_cli.ipynb #d02ccfeb
+# %% ../nbs/12_cli.ipynb #43aa93b5
 import argparse, sys, time
 from pathlib import Path
 import torch
@@ -14,7 +14,7 @@ from .models import load_model, EMBEDDED, LOAD_TIMES
 from .capture import capture
 from .data_sets import load_prompts, split
 
-# %% ../nbs/12_cli.ipynb #f4229299
+# %% ../nbs/12_cli.ipynb #3c27a7b9
 def layer_summary(acts_pos, acts_neg) -> pd.DataFrame:
     "Per (layer, site): mean ||h||, ||mu_pos - mu_neg|| and the midpoint-threshold separation accuracy."
     rows = []
@@ -29,7 +29,7 @@ def layer_summary(acts_pos, acts_neg) -> pd.DataFrame:
                          diff_norm=diff.norm().item(), separation=acc.item()))
     return pd.DataFrame(rows)
 
-# %% ../nbs/12_cli.ipynb #40142494
+# %% ../nbs/12_cli.ipynb #e10e0313
 def summary(model: str = EMBEDDED, n: int = 32, batch_size: int = 16, seed: int = 0, out: str = None) -> pd.DataFrame:
     "The main job of the foundation: per-layer summary of harmful (HarmBench) vs harmless activations."
     t0 = time.time()
@@ -50,7 +50,7 @@ def summary(model: str = EMBEDDED, n: int = 32, batch_size: int = 16, seed: int 
     print(f"total {time.time()-t0:.1f} s")
     return df
 
-# %% ../nbs/12_cli.ipynb #cbec9459
+# %% ../nbs/12_cli.ipynb #0a0af5eb
 def main(argv=None):
     "Console entry point `steerkit`."
     p = argparse.ArgumentParser(prog="steerkit", description="steerkit: activation steering paper kit")

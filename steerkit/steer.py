@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['PHASES', 'Intervention', 'interventions', 'Steering', 'steering', 'greedy', 'cache_equivalence', 'per_row_gap']
 
-# %% ../nbs/06_steer.ipynb #21132dec
+# %% ../nbs/06_steer.ipynb #b1de2626
 from dataclasses import dataclass
 from contextlib import contextmanager
 from typing import Callable
 import torch
 from .adapters import adapter, add_hook
 
-# %% ../nbs/06_steer.ipynb #79841004
+# %% ../nbs/06_steer.ipynb #04a18c34
 @dataclass
 class Intervention:
     "Apply `fn(h, param) -> h'` to the tensor of `site` at decoder layer `layer`."
@@ -25,7 +25,7 @@ def interventions(fn, layers, sites) -> list:
     if isinstance(sites, str): sites = [sites]
     return [Intervention(l, s, fn) for l in layers for s in sites]
 
-# %% ../nbs/06_steer.ipynb #55943d6d
+# %% ../nbs/06_steer.ipynb #2008f2d5
 PHASES = ("all", "prompt", "generated")
 
 def _cache_len(kwargs):
@@ -33,7 +33,7 @@ def _cache_len(kwargs):
     if pkv is None: return 0
     return pkv.get_seq_length() if hasattr(pkv, "get_seq_length") else pkv[0][0].shape[-2]
 
-# %% ../nbs/06_steer.ipynb #31dec81c
+# %% ../nbs/06_steer.ipynb #dda46b3c
 class Steering:
     "Hooks for `interventions` on `model`; `param` (None, a number, or one value per batch row) is read at every call."
     def __init__(self, model, interventions, param=None, phase="all", prompt_len=None):
@@ -92,7 +92,7 @@ def steering(model, interventions, param=None, phase="all", prompt_len=None) -> 
     "Context manager: `with steering(model, ivs, param=...) as s:` steers inside the block; `s.param` may be changed between calls."
     return Steering(model, interventions, param=param, phase=phase, prompt_len=prompt_len)
 
-# %% ../nbs/06_steer.ipynb #6af5ed83
+# %% ../nbs/06_steer.ipynb #5c98700f
 @torch.no_grad()
 def greedy(model, enc, max_new_tokens=16, use_cache=True):
     "Greedy generation from a left-padded batch: `(new_token_ids, logits)` with logits (B, steps, V)."
@@ -101,7 +101,7 @@ def greedy(model, enc, max_new_tokens=16, use_cache=True):
                          top_p=None, top_k=None, temperature=None)
     return out.sequences[:, enc["input_ids"].shape[1]:], torch.stack(out.logits, 1)
 
-# %% ../nbs/06_steer.ipynb #dc8d6a8a
+# %% ../nbs/06_steer.ipynb #ac39d4c0
 def cache_equivalence(model, enc, ivs, param=None, phase="all", max_new_tokens=12):
     "Greedy generation under steering with and without the KV cache: `(tokens_equal, max |logit diff|)`."
     res = []
@@ -110,7 +110,7 @@ def cache_equivalence(model, enc, ivs, param=None, phase="all", max_new_tokens=1
     (t1, l1), (t2, l2) = res
     return bool((t1 == t2).all()), (l1 - l2).abs().max().item()
 
-# %% ../nbs/06_steer.ipynb #a84dd732
+# %% ../nbs/06_steer.ipynb #aaea82f2
 def per_row_gap(model, tok, prompt, ivs, params, max_new_tokens=8):
     "Max |logit diff| between one batch of `prompt` x `params` and each param alone; and whether tokens agree."
     enc = encode(tok, chat(tok, [prompt] * len(params)))
