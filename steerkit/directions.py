@@ -6,7 +6,7 @@
 __all__ = ['MODES', 'candidates', 'pick_b1', 'pick_b2', 'site_stats', 'discriminative_layers', 'PlaneMismatchError', 'Plane',
            'plane_from_acts', 'calibrate', 'plot_layers']
 
-# %% ../nbs/05_directions.ipynb #f2d6e345
+# %% ../nbs/05_directions.ipynb #86f82aba
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from .models import model_fingerprint
 from .adapters import adapter
 from .operators import unit
 
-# %% ../nbs/05_directions.ipynb #bcd3aee6
+# %% ../nbs/05_directions.ipynb #0d152ac1
 def candidates(acts_pos, acts_neg, rel_eps: float = 1e-4) -> tuple:
     "`(keys, D)`: unit diff-in-means directions, one row of D (K, d) per site whose class means differ."
     shared = [k for k in acts_pos if k in acts_neg]
@@ -39,7 +39,7 @@ def pick_b1(D) -> tuple:
     mean_cos = (C.sum(1) - C.diagonal()) / max(K - 1, 1)
     return int(mean_cos.argmax()), mean_cos
 
-# %% ../nbs/05_directions.ipynb #e03a1501
+# %% ../nbs/05_directions.ipynb #0d323e25
 def pick_b2(D, b1, eps: float = 1e-6):
     "First principal component (non-zero variance) of the centred candidates not parallel to b1, orthogonalized, normalized."
     X = D - D.mean(0)
@@ -52,7 +52,7 @@ def pick_b2(D, b1, eps: float = 1e-6):
     raise ValueError("All candidate directions are parallel to b1, so no plane can be built: "
                      "calibrate on more sites or layers (or more varied data)")
 
-# %% ../nbs/05_directions.ipynb #3ce998bc
+# %% ../nbs/05_directions.ipynb #048bf211
 def site_stats(acts_pos, acts_neg, b1) -> pd.DataFrame:
     "Per site: mean projection of unit activations on b1 for each class, and whether the signs differ."
     rows = []
@@ -68,7 +68,7 @@ def discriminative_layers(stats: pd.DataFrame) -> list:
     "L_disc: layers whose every site passes the opposite-sign test."
     return sorted(int(l) for l, g in stats.groupby("layer") if g.passes.all())
 
-# %% ../nbs/05_directions.ipynb #69b7a412
+# %% ../nbs/05_directions.ipynb #ca850b2e
 class PlaneMismatchError(ValueError):
     "A saved plane was loaded onto a model other than the one it was calibrated on."
 
@@ -82,11 +82,6 @@ class Plane:
     cos: torch.Tensor                 # (K, K) candidate cosine matrix, rows in `stats.key[stats.mean_cos.notna()]` order
     k_star: str
     meta: dict = field(default_factory=dict)
-
-    @property
-    def r(self):
-        "Unnormalized diff-in-means at the b1 site (ActAdd's vector), if stored."
-        return self.meta.get("_r")
 
     def save(self, path):
         path = Path(path); path.mkdir(parents=True, exist_ok=True)
@@ -105,7 +100,7 @@ class Plane:
                                      f"({model_fingerprint(model)}): calibrate again on this model")
         return cls(t["b1"], t["b2"], j["L_disc"], j["sites"], pd.read_csv(path/"stats.csv"), t["cos"], j["k_star"], j["meta"])
 
-# %% ../nbs/05_directions.ipynb #796fc737
+# %% ../nbs/05_directions.ipynb #474e75f7
 def plane_from_acts(acts_pos, acts_neg, meta=None) -> Plane:
     "Selective Steering calibration from captured activations of the two classes."
     keys, D = candidates(acts_pos, acts_neg)
@@ -118,7 +113,7 @@ def plane_from_acts(acts_pos, acts_neg, meta=None) -> Plane:
     sites = list(dict.fromkeys(stats.site))
     return Plane(b1, b2, discriminative_layers(stats), sites, stats, D @ D.T, keys[k], dict(meta or {}))
 
-# %% ../nbs/05_directions.ipynb #41bf9fe3
+# %% ../nbs/05_directions.ipynb #d922d3cd
 MODES = ("prompt", "response")
 
 def calibrate(model, tok, pos, neg=None, mode="prompt", pos_responses=None, neg_responses=None, sites=None,
@@ -141,7 +136,7 @@ def calibrate(model, tok, pos, neg=None, mode="prompt", pos_responses=None, neg_
                 n_pos=len(pos), n_neg=len(neg) if neg is not None else len(pos), data=data or {})
     return plane_from_acts(ap, an, meta)
 
-# %% ../nbs/05_directions.ipynb #b2c5fe0d
+# %% ../nbs/05_directions.ipynb #9e8ce643
 def plot_layers(plane: Plane, ax=None):
     "Per-layer class-mean projections on b1 (m_pos, m_neg) per site, with L_disc shaded."
     import matplotlib.pyplot as plt

@@ -6,18 +6,18 @@
 __all__ = ['OPERATORS', 'unit', 'orthonormal_plane', 'plane_coords', 'ss_rotate', 'sas', 'aas', 'actadd', 'dirabl', 'OpSpec',
            'Operator', 'make_operator', 'norm_ratio', 'inplane_angle', 'plot_norm_ratio']
 
-# %% ../nbs/04_operators.ipynb #91d685ec
+# %% ../nbs/04_operators.ipynb #1e0ca6ba
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 import torch
 
-# %% ../nbs/04_operators.ipynb #d9cba4af
+# %% ../nbs/04_operators.ipynb #4aaf8e99
 def _cdtype(dtype: torch.dtype) -> torch.dtype:
     "Compute dtype: float32, or float64 when the input already is."
     return torch.promote_types(dtype, torch.float32)
 
-# %% ../nbs/04_operators.ipynb #d42d4782
+# %% ../nbs/04_operators.ipynb #bdf987f3
 def unit(x: torch.Tensor) -> torch.Tensor:
     "`x / ||x||` along the last dimension; raises on a zero or non-finite vector."
     n = x.norm(dim=-1, keepdim=True)
@@ -25,7 +25,7 @@ def unit(x: torch.Tensor) -> torch.Tensor:
         raise ValueError("unit() got a zero or non-finite vector: a direction must be non-zero and finite")
     return x / n
 
-# %% ../nbs/04_operators.ipynb #da557b9e
+# %% ../nbs/04_operators.ipynb #4a1799da
 def orthonormal_plane(b1: torch.Tensor, b2: torch.Tensor) -> tuple:
     "Gram-Schmidt: `(unit(b1), unit(b2 - (b2.u1) u1))` in float32 (or float64); raises if `b2` is parallel to `b1`."
     b1, b2 = torch.as_tensor(b1), torch.as_tensor(b2)
@@ -38,14 +38,14 @@ def orthonormal_plane(b1: torch.Tensor, b2: torch.Tensor) -> tuple:
         raise ValueError("b2 is (nearly) parallel to b1: the two directions do not span a plane")
     return u1, unit(r)
 
-# %% ../nbs/04_operators.ipynb #69492358
+# %% ../nbs/04_operators.ipynb #8baaf09a
 def plane_coords(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> tuple:
     "`(c1, c2) = (h.b1, h.b2)`, each of shape `h.shape[:-1]`, computed in float32 (or float64)."
     ct = _cdtype(h.dtype)
     x = h.to(ct)
     return x @ b1.to(x.device, ct), x @ b2.to(x.device, ct)
 
-# %% ../nbs/04_operators.ipynb #372657d2
+# %% ../nbs/04_operators.ipynb #8ef229e8
 def _dir(v, d: int, name: str) -> torch.Tensor:
     "`v` as a tensor of shape (d,), else a clear error."
     v = torch.as_tensor(v)
@@ -73,7 +73,7 @@ def _plane(h: torch.Tensor, b1, b2, check: bool) -> tuple:
     ct = _cdtype(h.dtype)
     return b1.to(h.device, ct), b2.to(h.device, ct)
 
-# %% ../nbs/04_operators.ipynb #aec43617
+# %% ../nbs/04_operators.ipynb #379f2fa4
 def _rowparam(p, h: torch.Tensor, name: str) -> torch.Tensor:
     "`p` as a tensor in the compute dtype that broadcasts to `h.shape[:-1]`, else a clear error."
     t = torch.as_tensor(p, dtype=_cdtype(h.dtype), device=h.device)
@@ -89,7 +89,7 @@ def _rad(theta, h: torch.Tensor) -> torch.Tensor:
     "theta (degrees) reduced to [0, 360) and converted to radians, so 360 gives exactly the identity."
     return torch.deg2rad(torch.remainder(_rowparam(theta, h, "theta"), 360.))
 
-# %% ../nbs/04_operators.ipynb #f50fe2f9
+# %% ../nbs/04_operators.ipynb #1d2798a1
 def ss_rotate(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, theta, check: bool = True) -> torch.Tensor:
     "Selective Steering (Eq. 6): rotate the `(b1, b2)`-plane component of each row of `h` by `theta` degrees."
     b1, b2 = _plane(h, b1, b2, check)
@@ -100,7 +100,7 @@ def ss_rotate(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, theta, check:
     d2 = c1 * sin + c2 * (cos - 1)   # c2' - c2
     return (x + d1[..., None] * b1 + d2[..., None] * b2).to(h.dtype)
 
-# %% ../nbs/04_operators.ipynb #5b3b2bfa
+# %% ../nbs/04_operators.ipynb #175af4f3
 def _sas(h, b1, b2, theta, check):
     "SAS in the compute dtype; also returns `c1` (AAS needs it)."
     b1, b2 = _plane(h, b1, b2, check)
@@ -118,7 +118,7 @@ def aas(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, theta, check: bool 
     y, x, c1 = _sas(h, b1, b2, theta, check)
     return torch.where((c1 > 0)[..., None], y, x).to(h.dtype)
 
-# %% ../nbs/04_operators.ipynb #9ad651c5
+# %% ../nbs/04_operators.ipynb #e765d5a4
 def actadd(h: torch.Tensor, r: torch.Tensor, a, check: bool = True) -> torch.Tensor:
     "ActAdd: `h + a r` (`r` not normalised; `a` a number or broadcastable to `h.shape[:-1]`)."
     ct = _cdtype(h.dtype)
@@ -134,7 +134,7 @@ def dirabl(h: torch.Tensor, u: torch.Tensor, check: bool = True) -> torch.Tensor
     x = h.to(ct)
     return (x - (x @ u)[..., None] * u).to(h.dtype)
 
-# %% ../nbs/04_operators.ipynb #ad140e29
+# %% ../nbs/04_operators.ipynb #0e03f053
 @dataclass(frozen=True)
 class OpSpec:
     "How to call one operator: its function, the direction arguments it needs, the name of its per-row parameter."
@@ -150,7 +150,7 @@ OPERATORS = {
     "dirabl": OpSpec(dirabl,    ("u",),       None),
 }
 
-# %% ../nbs/04_operators.ipynb #bc580248
+# %% ../nbs/04_operators.ipynb #55e50f6d
 def _per_row(p, h: torch.Tensor):
     "A 1-D tensor of length B for `h` of shape (B, T.., d) becomes (B, 1..) so it broadcasts over positions."
     if isinstance(p, torch.Tensor) and p.ndim == 1 and h.ndim > 2 and p.shape[0] == h.shape[0]:
@@ -178,7 +178,7 @@ class Operator:
                              f"or bind a default with make_operator('{self.name}', ..., {self.spec.param}=...)")
         return self.spec.fn(h, **self.dirs, **{self.spec.param: _per_row(p, h)}, check=False)
 
-# %% ../nbs/04_operators.ipynb #63fbd7bb
+# %% ../nbs/04_operators.ipynb #aa8f6dd2
 def _bind_dirs(name: str, spec: OpSpec, given: dict) -> dict:
     "Check the directions once; return them in float32 (plane re-orthonormalised, u normalised)."
     miss = [k for k in spec.dirs if given.get(k) is None]
@@ -201,7 +201,7 @@ def make_operator(name: str, **params) -> Operator:
     if extra: raise ValueError(f"Operator '{name}' got unexpected parameter(s) {', '.join(extra)}; it takes {', '.join(allowed)}")
     return Operator(name, spec, _bind_dirs(name, spec, params), params.get(spec.param) if spec.param else None)
 
-# %% ../nbs/04_operators.ipynb #63dcf8ee
+# %% ../nbs/04_operators.ipynb #be945cb1
 def norm_ratio(h: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     "`||h2|| / ||h||` per row (shape `h.shape[:-1]`), in float32 (or float64)."
     ct = _cdtype(h.dtype)
@@ -213,7 +213,7 @@ def inplane_angle(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> torch.
     a = torch.remainder(torch.rad2deg(torch.atan2(c2, c1)), 360.)
     return torch.where(a >= 360., a - 360., a)   # remainder(-tiny, 360) rounds to 360.0
 
-# %% ../nbs/04_operators.ipynb #899c6e68
+# %% ../nbs/04_operators.ipynb #eaef563e
 def plot_norm_ratio(h: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, thetas=range(0, 360, 10),
                     r: torch.Tensor = None, a: float = 1.0, ax=None):
     "Mean norm ratio `||h'||/||h||` vs angle for SS, SAS, AAS (and ActAdd `h + a r` if `r` is given); returns the figure."

@@ -1,0 +1,69 @@
+"Reproduction driver end to end through the console script `steerkit reproduce`, on throwaway paper notebooks."
+import json, re, shutil, subprocess, sys
+from pathlib import Path
+import pandas as pd
+import fastcore.test as fct
+from steerkit.reproduce import toy_paper, load_manifest, check_parameters, default_manifest
+
+EXE = Path(sys.executable).with_name("steerkit")
+REPO = Path(__file__).resolve().parents[1]
+
+def cli(*args):
+    "Run `steerkit reproduce ARGS` from the repository root; the CompletedProcess."
+    return subprocess.run([str(EXE), "reproduce", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=300)
+
+def test_quick_run_writes_outputs_records_and_timings(tmp_path):
+    man, out = toy_paper(tmp_path/"paper"), tmp_path/"out"
+    r = cli("--quick", "--manifest", man, "--out", out, "--model", "google/gemma-2-2b-it")
+    fct.test_eq(r.returncode, 0)
+    fct.test_eq((out/"one.txt").read_text(), "google/gemma-2-2b-it 2\n")   # quick set n=2, --model injected
+    fct.test_eq((out/"two.csv").read_text(), "i\n0\n1\n")
+    fct.test_eq(sorted(p.name for p in (out/"_runs").iterdir()), ["one.ipynb", "timings.csv", "two.ipynb"])
+    t = pd.read_csv(out/"_runs"/"timings.csv")
+    fct.test_eq(list(t.notebook), ["one.ipynb", "two.ipynb"])
+    fct.test_eq(list(t.status), ["ok", "ok"])
+    assert (t.wall_s > 0).all()
+    assert f"outputs in {out.resolve()}" in r.stdout
+
+def test_quick_defaults_to_a_fresh_temporary_directory(tmp_path):
+    man = toy_paper(tmp_path/"paper")
+    r = cli("--quick", "--manifest", man, "--only", "two")
+    fct.test_eq(r.returncode, 0)
+    out = Path(re.search(r"outputs in (\S+)", r.stdout).group(1))
+    try:
+        assert out.name.startswith("steerkit-quick-"), out
+        fct.test_eq(sorted(p.name for p in out.iterdir()), ["_runs", "two.csv"])   # --only: one.ipynb did not run
+        assert not (tmp_path/"paper_figures").exists() and not (REPO/"paper_figures"/"two.csv").exists()
+    finally: shutil.rmtree(out)
+
+def test_failing_notebook_exits_2_naming_notebook_and_cell(tmp_path):
+    man, out = toy_paper(tmp_path/"paper", fail=True), tmp_path/"out"
+    r = cli("--quick", "--manifest", man, "--out", out)
+    fct.test_eq(r.returncode, 2)
+    assert "two.ipynb failed in cell 3" in r.stderr and "RuntimeError: toy failure in cell 3" in r.stderr, r.stderr
+    assert str(out.resolve()/"_runs"/"two.ipynb") in r.stderr
+    fct.test_eq((out/"one.txt").read_text(), "embedded 2\n")                      # the earlier notebook's output stays
+    fct.test_eq(list(pd.read_csv(out/"_runs"/"timings.csv").status), ["ok", "failed"])
+
+def test_unknown_parameter_exits_2_before_running(tmp_path):
+    man, out = toy_paper(tmp_path/"paper"), tmp_path/"out"
+    raw = json.loads(man.read_text()); raw["notebooks"][1]["parameter_sets"]["full"]["angle_stp"] = 10
+    man.write_text(json.dumps(raw))
+    r = cli("--manifest", man, "--out", out)
+    fct.test_eq(r.returncode, 2)
+    assert "two.ipynb: parameter 'angle_stp' of the 'full' set is not assigned" in r.stderr, r.stderr
+    assert not out.exists()
+
+def test_missing_output_exits_2_listing_it(tmp_path):
+    man, out = toy_paper(tmp_path/"paper"), tmp_path/"out"
+    raw = json.loads(man.read_text()); raw["notebooks"][0]["outputs"].append("f1_norm_ratio.png")
+    man.write_text(json.dumps(raw))
+    r = cli("--quick", "--manifest", man, "--out", out)
+    fct.test_eq(r.returncode, 2)
+    assert "1 expected output(s) missing or empty" in r.stderr and "one.ipynb -> f1_norm_ratio.png (missing)" in r.stderr, r.stderr
+
+def test_repo_manifest_fits_the_paper_notebooks():
+    "Cheap (no execution): the committed manifest is valid and every parameter it sets exists in its notebook."
+    m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")
+    check_parameters(m)
+    fct.test_eq(default_manifest(), (REPO/"nbs"/"paper"/"manifest.json").resolve())
