@@ -9,7 +9,10 @@ export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 DATA_PKGS := $(shell sed -n 's/^data_requirements *= *//p' settings.ini)
 
-.PHONY: install test test-fast check-sync nbtest pytest reproduce quick clean
+QUICK_OUT ?= .quick
+export STEERKIT_QUICK_OUT := $(abspath $(QUICK_OUT))
+
+.PHONY: install test check-sync nbtest pytest reproduce quick summary clean
 
 $(STAMP): settings.ini setup.py
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is needed as '$(PY)' (set PY=...)"; exit 1; }
@@ -22,8 +25,9 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)
 
-# The README's test command: notebooks/library in sync and clean, every notebook's tests, pytest.
-test: install check-sync nbtest pytest
+# The README's test command: notebooks/library in sync and clean, every notebook's tests, the quick
+# reproduction of every paper table and figure, pytest (which checks the quick run's outputs).
+test: install check-sync nbtest quick pytest
 
 check-sync: install
 	$(BIN)/nbdev_clean
@@ -37,9 +41,18 @@ nbtest: install
 pytest: install
 	$(BIN)/pytest -q tests
 
-# The README's main job.
+# The README's main job: every table and figure of the paper, on the embedded model, into paper_figures/.
 reproduce: install
-	$(BIN)/steerkit summary
+	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
+
+# Everything small (few prompts, coarse angles, short generations) into $(QUICK_OUT).
+quick: install
+	rm -rf $(QUICK_OUT)
+	$(BIN)/steerkit reproduce --quick --out $(QUICK_OUT)
+
+# The foundation's first look at a model: per-layer activation summary.
+summary: install
+	$(BIN)/steerkit summary $(if $(MODEL),--model $(MODEL))
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info $(QUICK_OUT)

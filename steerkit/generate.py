@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['response_mask', 'greedy_self_ppl', 'row_key', 'GenCache', 'generate']
 
-# %% ../nbs/07_generate.ipynb #b7227362
+# %% ../nbs/07_generate.ipynb #611fb1c9
 import json, hashlib, time
 from pathlib import Path
 import torch
@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .models import chat, encode, model_fingerprint, cache_dir
 from .steer import steering, greedy
 
-# %% ../nbs/07_generate.ipynb #78aa4434
+# %% ../nbs/07_generate.ipynb #6baae8d8
 def response_mask(new_ids, eos_ids) -> torch.Tensor:
     "(B, S) mask of generated tokens up to and including the first EOS."
     is_eos = torch.isin(new_ids, torch.as_tensor(list(eos_ids), device=new_ids.device))
@@ -26,7 +26,7 @@ def greedy_self_ppl(logits, new_ids, mask) -> torch.Tensor:
     lp = torch.log_softmax(logits.float(), -1).gather(-1, new_ids[..., None])[..., 0]
     return torch.exp(-(lp * mask).sum(1) / mask.sum(1).clamp(min=1))
 
-# %% ../nbs/07_generate.ipynb #a3c61b3e
+# %% ../nbs/07_generate.ipynb #966270bd
 def _eos_ids(model, tok):
     e = model.generation_config.eos_token_id
     e = [e] if isinstance(e, int) else list(e or [])
@@ -51,7 +51,7 @@ class GenCache:
         with self.path.open("a") as f:
             for r in rows: f.write(json.dumps(r) + "\n"); self.rows[r["key"]] = r
 
-# %% ../nbs/07_generate.ipynb #7d33fdb2
+# %% ../nbs/07_generate.ipynb #8c620280
 def _as_float(p): return None if p is None else float(p)
 
 def generate(model, tok, prompts, ivs=None, params=None, method: str = "none", phase: str = "all",
@@ -82,7 +82,8 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = "none", p
         enc = encode(tok, chat(tok, [prompts[i] for i in idx], system=system), device=dev)
         if ivs is None: new, logits = greedy(model, enc, max_new_tokens)
         else:
-            with steering(model, ivs, param=[pv[i] for i in idx], phase=phase): new, logits = greedy(model, enc, max_new_tokens)
+            rp = None if params is None else [pv[i] for i in idx]
+            with steering(model, ivs, param=rp, phase=phase): new, logits = greedy(model, enc, max_new_tokens)
         mask = response_mask(new, eos)
         ppl = greedy_self_ppl(logits, new, mask)
         rows = []

@@ -67,3 +67,18 @@ def test_repo_manifest_fits_the_paper_notebooks():
     m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")
     check_parameters(m)
     fct.test_eq(default_manifest(), (REPO/"nbs"/"paper"/"manifest.json").resolve())
+
+def test_quick_reproduction_produced_every_output(tmp_path):
+    """Every output the manifest declares exists and is non-empty after the quick reproduction. `make test` runs the
+    quick reproduction first and exports STEERKIT_QUICK_OUT; run alone, this test runs it itself."""
+    import os
+    from steerkit.reproduce import reproduce
+    m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")
+    out = Path(os.environ.get("STEERKIT_QUICK_OUT") or tmp_path/"quick")
+    if not (out/"_runs"/"timings.csv").exists(): reproduce("quick", out_dir=out, progress=False)
+    missing = [f"{e['name']} -> {o}" for e in m["notebooks"] for o in e["outputs"]
+               if not (out/o).is_file() or (out/o).stat().st_size == 0]
+    fct.test_eq(missing, [])
+    t = pd.read_csv(out/"_runs"/"timings.csv")
+    fct.test_eq(sorted(t.notebook), sorted(e["name"] for e in m["notebooks"]))
+    assert (t.status == "ok").all(), t
