@@ -6,7 +6,7 @@
 __all__ = ['ANGLES', 'COHERENCE', 'Method', 'method', 'sweep', 'unsteered', 'summarize', 'choose', 'mc_prompt', 'capability',
            'reference_ppl', 'compare']
 
-# %% ../nbs/09_evaluate.ipynb #df89230e
+# %% ../nbs/09_evaluate.ipynb #a5d98b31
 import math, time
 from dataclasses import dataclass, field
 import torch
@@ -20,7 +20,7 @@ from .steer import interventions, steering
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
 
-# %% ../nbs/09_evaluate.ipynb #804eb1e2
+# %% ../nbs/09_evaluate.ipynb #bc6d5f63
 ANGLES = list(range(0, 360, 10))
 
 @dataclass
@@ -64,7 +64,7 @@ def method(name, model, plane=None, r=None, layer=None, layers=None, sites=None,
                       dict(layers=L, sites=S, u=f"{float(unit(r).sum()):.5f}", extra=key_extra))
     raise ValueError(f"Unknown method '{name}': use one of ss, sas, aas, actadd, dirabl")
 
-# %% ../nbs/09_evaluate.ipynb #a3b8b08b
+# %% ../nbs/09_evaluate.ipynb #331f8ccd
 def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_size=32, cache=True, progress=True,
           reference=False) -> pd.DataFrame:
     "One row per (prompt, value): the response, self-PPL (and with `reference`, the unsteered model's PPL) and text metrics."
@@ -101,7 +101,7 @@ def choose(summary: pd.DataFrame, target="refusal", maximize=True):
     if ok.empty: return None
     return ok.sort_values(target, ascending=not maximize, kind="stable").iloc[0]["value"]
 
-# %% ../nbs/09_evaluate.ipynb #644d1b4c
+# %% ../nbs/09_evaluate.ipynb #49d9dece
 def mc_prompt(tok):
     "Chat-formatted question for the multiple-choice items, answer options scored as the assistant's reply."
     return lambda q: chat(tok, q)[0]
@@ -143,7 +143,7 @@ def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
         out += self_ppl(model, enc["input_ids"], am, rm).tolist()
     return out
 
-# %% ../nbs/09_evaluate.ipynb #52834f4a
+# %% ../nbs/09_evaluate.ipynb #c2d5627e
 def _at(df, v):
     return df[df["value"].isna()] if v is None else df[df["value"] == v]
 
@@ -157,13 +157,15 @@ def compare(model, tok, methods, calib, test, harmless, items=None, kl_prompts=N
             max_new_tokens=48, batch_size=32, cache=True, progress=True, target="refusal") -> dict:
     """Sweep every `Method` of `methods` on `calib` prompts, choose its value (best `target`, no self-PPL violation
     at `ppl_threshold`), evaluate it on `test` (target) and `harmless` (over-refusal), with capability and KL.
-    Returns dict(sweeps=per-value calibration summary, rows=per-prompt rows, table=one row per method)."""
+    Returns dict(sweeps=per-value calibration summary, rows=per-prompt rows, table=one row per method; `sweep_s` is the
+    wall time of the calibration sweep, 0 where every generation came from the cache)."""
     kw = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache, progress=progress, reference=True)
     base_t, base_h = unsteered(model, tok, test, **kw), unsteered(model, tok, harmless, **kw)
     table = [_row("none", "-", base_t, base_h, "-", capability(model, tok, None, None, items, kl_prompts))]
+    table[0].update(violations_paper_rule="-", sweep_s=0.0)
     sweeps, rows = [], [base_t.assign(split="test"), base_h.assign(split="harmless")]
     for m in methods:
-        sw = summarize(sweep(model, tok, calib, m, **kw), ppl_threshold)
+        t0 = time.time(); sw = summarize(sweep(model, tok, calib, m, **kw), ppl_threshold); dt = time.time() - t0
         sw["violation_paper"] = sw.self_ppl > PPL_VIOLATION; sweeps.append(sw)
         v = choose(sw, target) if m.param is not None else None
         admissible = v is not None or m.param is None
@@ -172,5 +174,5 @@ def compare(model, tok, methods, calib, test, harmless, items=None, kl_prompts=N
         rows += [t.assign(split="test"), h.assign(split="harmless")]
         viol = f"{int(sw.violation.sum())}/{len(sw)}" + ("" if admissible else " (none admissible)")
         table.append(_row(m.name, "-" if v is None else f"{m.param}={v:g}", t, h, viol, capability(model, tok, m, v, items, kl_prompts)))
-        table[-1]["violations_paper_rule"] = f"{int(sw.violation_paper.sum())}/{len(sw)}"
+        table[-1].update(violations_paper_rule=f"{int(sw.violation_paper.sum())}/{len(sw)}", sweep_s=dt)
     return dict(sweeps=pd.concat(sweeps, ignore_index=True), rows=pd.concat(rows, ignore_index=True), table=pd.DataFrame(table))
