@@ -57,12 +57,8 @@ def test_bad_layer_index_error():
 
 def test_cli_summary_runs_and_reports(tmp_path):
     out = tmp_path/"s.csv"
-    r = subprocess.run([sys.executable, "-m", "steerkit.cli", "summary", "--n", "4", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300)
-    # cli.py has no __main__ guard under nbdev; fall back to the console script
-    if r.returncode != 0 or not out.exists():
-        exe = Path(sys.executable).with_name("steerkit")
-        r = subprocess.run([str(exe), "summary", "--n", "4", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    exe = Path(sys.executable).with_name("steerkit")      # the console script installed with the package
+    r = subprocess.run([str(exe), "summary", "--n", "4", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     import pandas as pd
     df = pd.read_csv(out)
