@@ -80,5 +80,5 @@ def test_quick_reproduction_produced_every_output(tmp_path):
                if not (out/o).is_file() or (out/o).stat().st_size == 0]
     fct.test_eq(missing, [])
     t = pd.read_csv(out/"_runs"/"timings.csv")
-    fct.test_eq(sorted(t.notebook), sorted(e["name"] for e in m["notebooks"]))
+    fct.test_eq(sorted(t.notebook), sorted(Path(e["notebook"]).name for e in m["notebooks"]))
     assert (t.status == "ok").all(), t
