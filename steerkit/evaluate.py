@@ -6,8 +6,9 @@
 __all__ = ['ANGLES', 'COHERENCE', 'Method', 'method', 'sweep', 'unsteered', 'summarize', 'choose', 'mc_prompt', 'capability',
            'reference_ppl', 'compare']
 
-# %% ../nbs/09_evaluate.ipynb #a5d98b31
+# %% ../nbs/09_evaluate.ipynb #2e23b39d
 import math, time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 import torch
 import numpy as np
@@ -20,7 +21,7 @@ from .steer import interventions, steering
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
 
-# %% ../nbs/09_evaluate.ipynb #bc6d5f63
+# %% ../nbs/09_evaluate.ipynb #944dd3de
 ANGLES = list(range(0, 360, 10))
 
 @dataclass
@@ -64,7 +65,7 @@ def method(name, model, plane=None, r=None, layer=None, layers=None, sites=None,
                       dict(layers=L, sites=S, u=f"{float(unit(r).sum()):.5f}", extra=key_extra))
     raise ValueError(f"Unknown method '{name}': use one of ss, sas, aas, actadd, dirabl")
 
-# %% ../nbs/09_evaluate.ipynb #331f8ccd
+# %% ../nbs/09_evaluate.ipynb #940a47ac
 def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_size=32, cache=True, progress=True,
           reference=False) -> pd.DataFrame:
     "One row per (prompt, value): the response, self-PPL (and with `reference`, the unsteered model's PPL) and text metrics."
@@ -101,7 +102,7 @@ def choose(summary: pd.DataFrame, target="refusal", maximize=True):
     if ok.empty: return None
     return ok.sort_values(target, ascending=not maximize, kind="stable").iloc[0]["value"]
 
-# %% ../nbs/09_evaluate.ipynb #49d9dece
+# %% ../nbs/09_evaluate.ipynb #d7f80447
 def mc_prompt(tok):
     "Chat-formatted question for the multiple-choice items, answer options scored as the assistant's reply."
     return lambda q: chat(tok, q)[0]
@@ -119,13 +120,9 @@ def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=
     items = list(items) if items is not None else []
     res = {}
     base = _last_logits(model, tok, list(kl_prompts), batch_size) if kl_prompts is not None else None
-    ctx = steering(model, m.ivs, param=value) if m is not None else None
-    try:
-        if ctx: ctx.__enter__()
+    with (steering(model, m.ivs, param=value) if m is not None else nullcontext()):
         if items: res["mc_accuracy"] = mc_accuracy(model, tok, items, prompt_fn=mc_prompt(tok), sep="")
         if base is not None: res["kl"] = next_token_kl(base, _last_logits(model, tok, list(kl_prompts), batch_size)).mean().item()
-    finally:
-        if ctx: ctx.__exit__(None, None, None)
     return res
 
 @torch.no_grad()
@@ -143,10 +140,7 @@ def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
         out += self_ppl(model, enc["input_ids"], am, rm).tolist()
     return out
 
-# %% ../nbs/09_evaluate.ipynb #c2d5627e
-def _at(df, v):
-    return df[df["value"].isna()] if v is None else df[df["value"] == v]
-
+# %% ../nbs/09_evaluate.ipynb #2b8b8d40
 COHERENCE = ["self_ppl", "ref_ppl", "language_consistency", "compression_ratio", "repetition_4gram"]
 
 def _row(name, setting, t, h, violations, cap):
