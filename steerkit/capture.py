@@ -6,7 +6,7 @@
 __all__ = ['POSITIONS', 'n_post_instruction', 'site_key', 'parse_site_key', 'Activations', 'capture', 'padding_gap',
            'capture_throughput']
 
-# %% ../nbs/03_capture.ipynb #ffd377ab
+# %% ../nbs/03_capture.ipynb #84047c98
 import json, time
 from pathlib import Path
 import torch
@@ -15,7 +15,7 @@ from safetensors.torch import save_file, load_file
 from .models import chat, encode, position_ids, model_fingerprint
 from .adapters import adapter, add_hook
 
-# %% ../nbs/03_capture.ipynb #25ad03c0
+# %% ../nbs/03_capture.ipynb #568c75b5
 POSITIONS = ("last", "post_instruction", "mean_response")
 
 def n_post_instruction(tok) -> int:
@@ -36,7 +36,7 @@ def _select(attn, positions, resp_start, n_post):
         raise IndexError(f"Token index {k} is outside some sequences (shortest has {attn.sum(-1).min().item()} tokens)")
     return idx == (pos if torch.is_tensor(pos) else torch.full((B,), pos))[:, None]
 
-# %% ../nbs/03_capture.ipynb #53f38645
+# %% ../nbs/03_capture.ipynb #7cd7bbb1
 def site_key(layer: int, site: str) -> str: return f"L{layer}.{site}"
 
 def parse_site_key(key: str):
@@ -61,7 +61,7 @@ class Activations(dict):
         with safe_open(str(path), "pt") as f: meta = json.loads(f.metadata()["meta"])
         return cls(load_file(str(path)), meta=meta)
 
-# %% ../nbs/03_capture.ipynb #df762b47
+# %% ../nbs/03_capture.ipynb #526ce14d
 def _texts(tok, prompts, responses, system):
     if responses is not None and len(responses) != len(prompts):
         raise ValueError(f"Got {len(prompts)} prompts but {len(responses)} responses: pass one response per prompt")
@@ -116,14 +116,14 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     if cache is not None: Path(cache).parent.mkdir(parents=True, exist_ok=True); acts.save(cache)
     return acts
 
-# %% ../nbs/03_capture.ipynb #bda7c457
+# %% ../nbs/03_capture.ipynb #c2124465
 def padding_gap(model, tok, prompts, **kw) -> float:
     "Max |difference| between batched capture and one-prompt-at-a-time capture."
     batched = capture(model, tok, prompts, batch_size=len(prompts), progress=False, **kw)
     alone = capture(model, tok, prompts, batch_size=1, progress=False, **kw)
     return max((batched[k] - alone[k]).abs().max().item() for k in batched)
 
-# %% ../nbs/03_capture.ipynb #47d1d9a2
+# %% ../nbs/03_capture.ipynb #99fe8ed8
 @torch.no_grad()
 def capture_throughput(model, tok, prompts, batch_size=16, **kw) -> dict:
     "Prompts/s of `capture` (all norm sites, all layers) and of a plain forward pass of the full model."
