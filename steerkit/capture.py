@@ -6,16 +6,16 @@
 __all__ = ['POSITIONS', 'n_post_instruction', 'site_key', 'parse_site_key', 'Activations', 'capture', 'padding_gap',
            'capture_throughput']
 
-# %% ../nbs/03_capture.ipynb #84047c98
+# %% ../nbs/03_capture.ipynb #770d3553
 import json, time
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
-from .models import chat, encode, position_ids, model_fingerprint
+from .models import chat, encode, position_ids, answer_mask, model_fingerprint
 from .adapters import adapter, add_hook
 
-# %% ../nbs/03_capture.ipynb #568c75b5
+# %% ../nbs/03_capture.ipynb #5058bc85
 POSITIONS = ("last", "post_instruction", "mean_response")
 
 def n_post_instruction(tok) -> int:
@@ -23,20 +23,20 @@ def n_post_instruction(tok) -> int:
     s = chat(tok, "XQZ")[0]
     return len(tok(s[s.index("XQZ") + 3:], add_special_tokens=False)["input_ids"])
 
-def _select(attn, positions, resp_start, n_post):
-    "Boolean mask (B, T) of kept positions; resp_start (B,) is the index where responses begin (padded coords)."
+def _select(attn, positions, resp_mask, n_post):
+    "Boolean mask (B, T) of kept positions; `resp_mask` (B, T) marks the response tokens (for 'mean_response')."
     B, T = attn.shape
     idx = torch.arange(T).expand(B, T)
     if positions == "last": return idx == T - 1
     if positions == "post_instruction": return idx >= T - n_post
-    if positions == "mean_response": return (idx >= resp_start[:, None]) & attn.bool()
+    if positions == "mean_response": return resp_mask
     k = positions
     pos = (T - 1 + k + 1) if k < 0 else (T - attn.sum(-1) + k)
     if k >= 0 and (k >= attn.sum(-1)).any() or k < 0 and (-k > attn.sum(-1)).any():
         raise IndexError(f"Token index {k} is outside some sequences (shortest has {attn.sum(-1).min().item()} tokens)")
     return idx == (pos if torch.is_tensor(pos) else torch.full((B,), pos))[:, None]
 
-# %% ../nbs/03_capture.ipynb #7cd7bbb1
+# %% ../nbs/03_capture.ipynb #f4d0c2df
 def site_key(layer: int, site: str) -> str: return f"L{layer}.{site}"
 
 def parse_site_key(key: str):
@@ -61,7 +61,7 @@ class Activations(dict):
         with safe_open(str(path), "pt") as f: meta = json.loads(f.metadata()["meta"])
         return cls(load_file(str(path)), meta=meta)
 
-# %% ../nbs/03_capture.ipynb #526ce14d
+# %% ../nbs/03_capture.ipynb #7ed9a434
 def _texts(tok, prompts, responses, system):
     if responses is not None and len(responses) != len(prompts):
         raise ValueError(f"Got {len(prompts)} prompts but {len(responses)} responses: pass one response per prompt")
@@ -83,7 +83,6 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else layers)]
     texts = _texts(tok, prompts, responses, system)
     n_post = n_post_instruction(tok)
-    starts = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in chat(tok, prompts, system=system)]
     out = {site_key(l, s): [] for l in layers for s in sites}
     state = {}
     def make(key):
@@ -101,9 +100,8 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
         for i in tqdm(range(0, len(texts), batch_size), desc="capture", disable=not progress):
             enc = encode(tok, texts[i:i+batch_size], device=dev)
             attn = enc["attention_mask"]
-            T = attn.shape[1]
-            rs = torch.tensor([T - attn[j].sum().item() + starts[i+j] for j in range(attn.shape[0])])
-            state["mask"] = _select(attn.cpu(), positions, rs, n_post).to(dev)
+            rm = answer_mask(tok, prompts[i:i+batch_size], attn, system) if positions == "mean_response" else None
+            state["mask"] = _select(attn.cpu(), positions, rm, n_post).to(dev)
             if positions == "mean_response" and (state["mask"].sum(1) == 0).any():
                 raise ValueError("Some responses are empty after tokenization: every response needs at least one token")
             base(input_ids=enc["input_ids"], attention_mask=attn, position_ids=position_ids(attn), use_cache=False)
@@ -116,14 +114,14 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     if cache is not None: Path(cache).parent.mkdir(parents=True, exist_ok=True); acts.save(cache)
     return acts
 
-# %% ../nbs/03_capture.ipynb #c2124465
+# %% ../nbs/03_capture.ipynb #fde40561
 def padding_gap(model, tok, prompts, **kw) -> float:
     "Max |difference| between batched capture and one-prompt-at-a-time capture."
     batched = capture(model, tok, prompts, batch_size=len(prompts), progress=False, **kw)
     alone = capture(model, tok, prompts, batch_size=1, progress=False, **kw)
     return max((batched[k] - alone[k]).abs().max().item() for k in batched)
 
-# %% ../nbs/03_capture.ipynb #99fe8ed8
+# %% ../nbs/03_capture.ipynb #88b3f851
 @torch.no_grad()
 def capture_throughput(model, tok, prompts, batch_size=16, **kw) -> dict:
     "Prompts/s of `capture` (all norm sites, all layers) and of a plain forward pass of the full model."

