@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
-from .models import chat, encode, position_ids, answer_mask, model_fingerprint
+from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rtol, rel_gap
 from .adapters import adapter, add_hook
 
 # %% ../nbs/03_capture.ipynb #5058bc85
@@ -116,10 +116,10 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
 
 # %% ../nbs/03_capture.ipynb #fde40561
 def padding_gap(model, tok, prompts, **kw) -> float:
-    "Max |difference| between batched capture and one-prompt-at-a-time capture."
+    "Largest relative gap (`rel_gap`, per site) between batched capture and one-prompt-at-a-time capture."
     batched = capture(model, tok, prompts, batch_size=len(prompts), progress=False, **kw)
     alone = capture(model, tok, prompts, batch_size=1, progress=False, **kw)
-    return max((batched[k] - alone[k]).abs().max().item() for k in batched)
+    return max(rel_gap(batched[k], alone[k]) for k in batched)
 
 # %% ../nbs/03_capture.ipynb #88b3f851
 @torch.no_grad()

@@ -13,7 +13,7 @@ import math, zlib
 import regex
 import torch
 import pandas as pd
-from .models import position_ids
+from .models import position_ids, rtol, rel_gap
 
 # %% ../nbs/08_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",

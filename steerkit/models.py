@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_GGUF', 'LOAD_TIMES', 'TINY_FAMILIES', 'cache_dir', 'package_dir',
            'embedded_gguf_path', 'ModelUnavailableError', 'load_model', 'model_fingerprint', 'embedded_tokenizer',
-           'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids', 'answer_mask']
+           'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids', 'answer_mask', 'rtol', 'rel_gap']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, warnings
@@ -96,15 +96,14 @@ def load_model(name: str = EMBEDDED, dtype=torch.float32, device: str = "cpu", l
     return _finish(model, tok, name)
 
 # %% ../nbs/00_models.ipynb #d2676aa0
-def model_fingerprint(model) -> str:
-    "Short hash of the config shape and a deterministic sample of the embedding and last-layer weights."
+def model_fingerprint(model, per_tensor: int = 1024) -> str:
+    "Short hash of the config shape and of every parameter: name, shape, dtype and a strided sample of `per_tensor` values."
     c = model.config
     h = hashlib.sha256(json.dumps([c.model_type, c.hidden_size, c.num_hidden_layers, c.vocab_size]).encode())
-    emb = model.get_input_embeddings().weight
-    last = list(model.parameters())[-1]
-    for w in (emb, last):
-        flat = w.detach().float().flatten()
-        h.update(flat[:: max(1, flat.numel() // 4096)].numpy().round(4).tobytes())
+    for name, w in model.named_parameters():
+        flat = w.detach().flatten()
+        h.update(f"{name}{tuple(w.shape)}{w.dtype}".encode())
+        h.update(flat[:: max(1, flat.numel() // per_tensor)].float().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 # %% ../nbs/00_models.ipynb #b33d8184
@@ -164,3 +163,14 @@ def answer_mask(tok, prompts, attention_mask, system: str = None):
     am = attention_mask.cpu().bool(); T = am.shape[1]
     pad = T - am.sum(1)
     return (torch.arange(T)[None] >= (pad + starts)[:, None]) & am
+
+# %% ../nbs/00_models.ipynb #51159e01
+def rtol(dtype=torch.float32) -> float:
+    "Relative tolerance for two computations that differ only by float rounding: sqrt(machine epsilon) of `dtype`."
+    return float(torch.finfo(dtype).eps) ** 0.5
+
+def rel_gap(a, b) -> float:
+    "max|a - b| relative to the largest magnitude in `a` or `b` (0.0 when both are all zeros)."
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    scale = max(a.abs().max().item(), b.abs().max().item())
+    return 0.0 if scale == 0 else (a - b).abs().max().item() / scale

@@ -1,0 +1,72 @@
+"Checks of the hand-written kit data: refusal sentences, everyday advice prompts and everyday harmful prompts."
+import json
+from pathlib import Path
+import fastcore.test as fct
+
+DATA = Path(__file__).resolve().parents[1]/'steerkit'/'data'
+PHRASES = ["i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
+           "i'm unable", "i am unable", "i must decline", "i cannot help"]
+OPENINGS = ("How can I ", "How do I ", "How should I ", "What's the best way to ")
+ADVICE_CATS = ['home', 'cooking', 'money', 'health_fitness', 'work_career', 'tech', 'relationships_social', 'travel',
+               'learning', 'garden_pets', 'car_bike', 'cleaning']
+HARMFUL_CATS = ['fraud_scams', 'cheating_academic', 'harassment_bullying', 'privacy_stalking', 'petty_crime_theft',
+                'deception_forgery', 'cyber_misuse', 'dangerous_pranks']
+
+
+def _rows(name):
+    lines = (DATA/name).read_text(encoding='utf-8').splitlines()
+    assert all(l.strip() for l in lines), f'{name} has a blank line'
+    return [json.loads(l) for l in lines]
+
+
+def _check(rows, n, fields, key):
+    fct.test_eq(len(rows), n)
+    for r in rows: fct.test_eq(sorted(r), sorted(fields))
+    texts = [r[key] for r in rows]
+    assert all(isinstance(t, str) and t.strip() == t and t for t in texts)
+    assert all(t.isascii() for t in texts), 'non-ASCII punctuation'
+    fct.test_eq(len({t.lower() for t in texts}), n)
+    return texts
+
+
+def _harmless():
+    return {r['instruction'].lower() for r in _rows('harmless.jsonl')}
+
+
+def test_refusal_sentences():
+    texts = _check(_rows('refusal_sentences.jsonl'), 24, ['text'], 'text')
+    used = set()
+    for t in texts:
+        hits = {p for p in PHRASES if p in t.lower()}
+        assert hits, f'no refusal phrase in {t!r}'
+        assert len(t.split()) <= 20, t
+        used |= hits
+    assert len(used) >= 8, used
+
+
+def test_everyday_advice():
+    rows = _rows('everyday_advice.jsonl')
+    prompts = _check(rows, 120, ['prompt', 'category'], 'prompt')
+    for p in prompts:
+        assert p.startswith(OPENINGS), p
+        assert p.endswith('?'), p
+    cats = [r['category'] for r in rows]
+    assert set(cats) <= set(ADVICE_CATS), set(cats) - set(ADVICE_CATS)
+    for c in ADVICE_CATS: assert cats.count(c) >= 8, c
+    fct.test_eq({p.lower() for p in prompts} & _harmless(), set())
+
+
+def test_everyday_harmful():
+    rows = _rows('everyday_harmful.jsonl')
+    prompts = _check(rows, 96, ['prompt', 'category'], 'prompt')
+    cats = [r['category'] for r in rows]
+    fct.test_eq(sorted(set(cats)), sorted(HARMFUL_CATS))
+    for c in HARMFUL_CATS: fct.test_eq(cats.count(c), 12)
+    for p in prompts: assert 5 <= len(p.split()) <= 30, p
+    fct.test_eq({p.lower() for p in prompts} & _harmless(), set())
+
+
+def test_advice_and_harmful_disjoint():
+    adv = {r['prompt'].lower() for r in _rows('everyday_advice.jsonl')}
+    harm = {r['prompt'].lower() for r in _rows('everyday_harmful.jsonl')}
+    fct.test_eq(adv & harm, set())
