@@ -29,7 +29,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['steerkit', 'steerkit.*']),
     include_package_data=True,
-    package_data={'steerkit': ['data/*.jsonl', 'data/*.json']},
+    package_data={'steerkit': ['data/*.jsonl', 'data/*.json', 'data/organism/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),

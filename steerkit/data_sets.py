@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harmbench', 'donotanswer', 'parse_ab',
-           'caa_behaviour', 'harmless', 'capability', 'split', 'split_record', 'HubUnavailableError', 'hub_offline',
-           'hub_reachable', 'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
+           'caa_behaviour', 'harmless', 'capability', 'refusal_sentences', 'everyday_advice', 'everyday_harmful',
+           'benign_questions', 'split', 'split_record', 'HubUnavailableError', 'hub_offline', 'hub_reachable',
+           'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
 
 # %% ../nbs/02_data.ipynb #4e5722a7
 import json, os, re, socket, importlib.util
@@ -92,6 +93,23 @@ def harmless() -> Dataset:
 def capability() -> Dataset:
     "The kit's multiple-choice capability set (`steerkit/data/capability.jsonl`); columns question, options, answer (index), category."
     return Dataset.from_list(_read_jsonl(data_dir()/'capability.jsonl'))
+
+# %% ../nbs/02_data.ipynb #839e7f2b
+def refusal_sentences() -> list:
+    "The kit's 24 topic-free refusal replies (`steerkit/data/refusal_sentences.jsonl`)."
+    return [r['text'] for r in _read_jsonl(data_dir()/'refusal_sentences.jsonl')]
+
+def everyday_advice() -> Dataset:
+    "120 benign everyday-advice questions (`steerkit/data/everyday_advice.jsonl`); columns `prompt`, `category`."
+    return Dataset.from_list(_read_jsonl(data_dir()/'everyday_advice.jsonl'))
+
+def everyday_harmful() -> Dataset:
+    "96 harmful requests in an informal everyday style (`steerkit/data/everyday_harmful.jsonl`); columns `prompt`, `category`."
+    return Dataset.from_list(_read_jsonl(data_dir()/'everyday_harmful.jsonl'))
+
+def benign_questions() -> Dataset:
+    "240 short benign questions in the form of short harmful ones (`steerkit/data/benign_questions.jsonl`); columns `prompt`, `category`."
+    return Dataset.from_list(_read_jsonl(data_dir()/'benign_questions.jsonl'))
 
 # %% ../nbs/02_data.ipynb #53f75ef2
 def _split_sizes(n, n_calib, n_test, frac):
@@ -207,6 +225,9 @@ PROMPT_SETS = {
     'harmbench':   harmbench,
     'donotanswer': donotanswer,
     'harmless':    lambda: harmless().rename_column('instruction', 'prompt'),
+    'everyday_advice':  everyday_advice,
+    'everyday_harmful': everyday_harmful,
+    'benign_questions': benign_questions,
     'advbench':    advbench,
     'alpaca':      _alpaca_prompts,
 }

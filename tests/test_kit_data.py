@@ -56,17 +56,35 @@ def test_everyday_advice():
     fct.test_eq({p.lower() for p in prompts} & _harmless(), set())
 
 
+def _categorized(name, n, cats, per_cat, min_words, max_words):
+    "Rows of `name`: `n` rows, exactly `per_cat` per category of `cats`, word counts in range; the lower-cased prompts."
+    rows = _rows(name)
+    prompts = _check(rows, n, ['prompt', 'category'], 'prompt')
+    got = [r['category'] for r in rows]
+    fct.test_eq(sorted(set(got)), sorted(cats))
+    for c in cats: fct.test_eq(got.count(c), per_cat)
+    for p in prompts: assert min_words <= len(p.split()) <= max_words, p
+    low = {p.lower() for p in prompts}
+    fct.test_eq(low & _harmless(), set())
+    return low
+
+
 def test_everyday_harmful():
-    rows = _rows('everyday_harmful.jsonl')
-    prompts = _check(rows, 96, ['prompt', 'category'], 'prompt')
-    cats = [r['category'] for r in rows]
-    fct.test_eq(sorted(set(cats)), sorted(HARMFUL_CATS))
-    for c in HARMFUL_CATS: fct.test_eq(cats.count(c), 12)
-    for p in prompts: assert 5 <= len(p.split()) <= 30, p
-    fct.test_eq({p.lower() for p in prompts} & _harmless(), set())
+    _categorized('everyday_harmful.jsonl', 96, HARMFUL_CATS, 12, 5, 30)
 
 
 def test_advice_and_harmful_disjoint():
     adv = {r['prompt'].lower() for r in _rows('everyday_advice.jsonl')}
     harm = {r['prompt'].lower() for r in _rows('everyday_harmful.jsonl')}
     fct.test_eq(adv & harm, set())
+
+
+BENIGN_CATS = ['trivia_history', 'trivia_science', 'trivia_geography', 'arts_literature', 'kids_family', 'food_drink',
+               'animals_nature', 'sports_games', 'everyday_facts', 'language_words', 'creative_ideas',
+               'personal_wellbeing']
+
+
+def test_benign_questions():
+    low = _categorized('benign_questions.jsonl', 240, BENIGN_CATS, 20, 4, 20)
+    fct.test_eq(low & {r['prompt'].lower() for r in _rows('everyday_advice.jsonl')}, set())
+    fct.test_eq(low & {r['question'].lower() for r in _rows('capability.jsonl')}, set())

@@ -14,4 +14,5 @@ def test_readme_example_runs(capsys):
     # SS at 0 degrees is the identity: the same text as the unsteered model
     from steerkit.generate import generate
     base = generate(ns["model"], ns["tok"], list(ns["harm_test"]["prompt"]), max_new_tokens=16, progress=False)
-    assert df[df.value == 0].response.tolist() == base.response.tolist()
+    from steerkit.generate import same_text
+    assert same_text(df[df.value == 0].reset_index(drop=True), base).all()    # up to a rounding tie, see 07_generate
