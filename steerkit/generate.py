@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import pandas as pd
 from tqdm.auto import tqdm
-from .models import chat, encode, model_fingerprint, cache_dir, rtol, rel_gap
+from .models import chat, encode, model_fingerprint, cache_dir, rtol
 from .steer import steering, greedy
 
 # %% ../nbs/07_generate.ipynb #6baae8d8

@@ -18,7 +18,7 @@ from .data_sets import load_prompts, split, caa_behaviour, capability as capabil
 from .operators import unit
 from .directions import calibrate, Plane, site_stats
 from .evaluate import method, sweep, summarize, unsteered, choose, compare, coherence_thresholds, PPL_VIOLATION
-from .capture import parse_site_key
+from .capture import parse_site_key, capture
 
 # %% ../nbs/10_study.ipynb #ae5c7feb
 def conditional_plane(cond: Plane, beh: Plane, layer: int, site: str) -> Plane:
@@ -116,9 +116,9 @@ def refusal_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True) -
 # %% ../nbs/10_study.ipynb #de96bf34
 def residual_direction(model, tok, data, layer: int, progress=True) -> torch.Tensor:
     "Unnormalized harmful-minus-harmless difference of means at the residual stream entering `layer` (ActAdd's r)."
-    pl = calibrate(model, tok, data["calib"], data["calib_neg"], sites=["resid_in"], layers=[layer, (layer + 1) % model.config.num_hidden_layers],
-                   batch_size=16, progress=progress)
-    return pl.r(layer, "resid_in")
+    kw = dict(sites=["resid_in"], layers=[layer], batch_size=16, progress=progress)
+    mean = lambda prompts: capture(model, tok, prompts, **kw).at(layer, "resid_in").float().mean(0)
+    return mean(data["calib"]) - mean(data["calib_neg"])
 
 def jailbreak_methods(model, tok, data, cfg: StudyConfig, plane: Plane, progress=True) -> tuple:
     "`(methods, layer, r)`: SS, SAS, AAS, ActAdd and DirAbl for the paper's experiment; ActAdd's layer is b1's layer."
