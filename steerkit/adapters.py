@@ -61,6 +61,13 @@ class Adapter:
             raise ValueError(f"Unknown site '{site}' for {type(self.model).__name__}; valid sites: {self.sites}")
         return site
 
+    def width(self, site: str) -> int:
+        "Length of the last dimension of `site`'s tensor: the query heads' outputs for attn_heads, the MLP width for mlp_act."
+        site = self.check_site(site)
+        if site == "attn_heads": return self.n_heads * self.head_dim
+        if site == "mlp_act": return self.model.config.intermediate_size
+        return self.d_model
+
     def site_module(self, l: int, site: str):
         "`(module, io)` where `io` is 'input' or 'output': the tensor of `site` at layer `l`."
         blk = self.layers[self.check_layer(l)]

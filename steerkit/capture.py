@@ -62,26 +62,29 @@ class Activations(dict):
         return cls(load_file(str(path)), meta=meta)
 
 # %% ../nbs/03_capture.ipynb #7ed9a434
-def _texts(tok, prompts, responses, system):
+def _texts(tok, prompts, responses, system, template=True):
     if responses is not None and len(responses) != len(prompts):
         raise ValueError(f"Got {len(prompts)} prompts but {len(responses)} responses: pass one response per prompt")
+    if not template: return [p + (responses[i] if responses is not None else "") for i, p in enumerate(prompts)]
     return chat(tok, prompts, system=system, responses=responses)
 
 @torch.no_grad()
 def capture(model, tok, prompts, sites=None, layers=None, positions="last", responses=None, system=None,
-            batch_size: int = 16, progress: bool = True, cache=None) -> Activations:
-    "Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers) at `positions`."
+            batch_size: int = 16, progress: bool = True, cache=None, template: bool = True) -> Activations:
+    "Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers) at `positions`; `template=False`: raw text, no chat template."
     prompts = list(prompts)
     if not prompts: raise ValueError("capture got an empty prompt list: pass at least one prompt")
     if positions not in POSITIONS and not isinstance(positions, int):
         raise ValueError(f"Unknown positions {positions!r}: use one of {POSITIONS} or an int token index")
     if positions == "mean_response" and responses is None:
         raise ValueError("positions='mean_response' needs `responses` (one answer text per prompt)")
+    if not template and positions in ("mean_response", "post_instruction"):
+        raise ValueError(f"positions='{positions}' needs the chat template: use template=True, or 'last' / an int index on raw text")
     if cache is not None and Path(cache).exists(): return Activations.load(cache)
     ad = adapter(model)
     sites = tuple(sites or ad.norm_sites); [ad.check_site(s) for s in sites]
     layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else layers)]
-    texts = _texts(tok, prompts, responses, system)
+    texts = _texts(tok, prompts, responses, system, template)
     n_post = n_post_instruction(tok)
     out = {site_key(l, s): [] for l in layers for s in sites}
     state = {}
@@ -110,7 +113,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     acts = Activations({k: torch.cat(v) for k, v in out.items()}, meta=dict(
         model=model.config.steerkit_name if hasattr(model.config, "steerkit_name") else model.config.name_or_path,
         fingerprint=model_fingerprint(model), sites=list(sites), layers=layers, positions=positions,
-        n=len(prompts), system=system, with_responses=responses is not None))
+        n=len(prompts), system=system, with_responses=responses is not None, template=template))
     if cache is not None: Path(cache).parent.mkdir(parents=True, exist_ok=True); acts.save(cache)
     return acts
 

@@ -16,7 +16,8 @@ from .data_sets import load_prompts, split
 from .reproduce import reproduce, ReproductionError
 from .metrics import refusal_score
 from .generate import generate
-from .study import freeze, Frozen, StudyConfig, FROZEN_METHODS
+from .study import freeze, frozen_method, StudyConfig
+from .methods import Vectors, get_spec, method_names
 
 # %% ../nbs/12_cli.ipynb #0847e876
 def layer_summary(acts_pos, acts_neg) -> pd.DataFrame:
@@ -88,13 +89,13 @@ def frozen_dir(model) -> Path:
 # %% ../nbs/12_cli.ipynb #65061626
 def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=10, max_new_tokens=48, seed=0, progress=True) -> Path:
     "The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory."
-    if name not in FROZEN_METHODS: raise ValueError(f"Unknown method '{name}': use one of {', '.join(FROZEN_METHODS)}")
+    get_spec(name)
     m, tok = load_model(model_name)
     cfg = StudyConfig(n_calib=n_calib, angle_step=angle_step, max_new_tokens=max_new_tokens, seed=seed)
     fz = freeze(m, tok, name, cfg, progress=progress)
     out = Path(out) if out else frozen_dir(m)/name
     fz.save(out)
-    setting = "no parameter" if fz.param is None else f"{fz.meta['param_name']}={fz.param:g}"
+    setting = "no parameter" if fz.meta["param"] is None else f"{fz.meta['param_name']}={fz.meta['param']:g}"
     print(f"{name} on {model_name}: {setting}, chosen on {n_calib} calibration prompts ({fz.meta['target']}); frozen in {out}")
     return out
 
@@ -109,8 +110,7 @@ def _jsonl_atomic(rows, path):
 def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_new_tokens=64, calibration=None,
                  progress=True) -> pd.DataFrame:
     "The `generate` subcommand: answer every prompt of `prompts_file`, unsteered or with the frozen (or given) parameter."
-    if name not in ("none",) + FROZEN_METHODS:
-        raise ValueError(f"Unknown method '{name}': use none or one of {', '.join(FROZEN_METHODS)}")
+    if name != "none": get_spec(name)
     if name == "none" and param is not None: raise ValueError("--param has no meaning with --method none (unsteered)")
     prompts = read_prompts(prompts_file)
     m, tok = load_model(model_name)
@@ -118,17 +118,17 @@ def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_
     if name == "none": df, pv, pname, source = generate(m, tok, prompts, **kw), None, None, "unsteered"
     else:
         path = Path(calibration) if calibration else frozen_dir(m)/name
-        if not (path/"frozen.json").exists():
+        if not (path/"vectors.json").exists():
             if calibration: raise ValueError(f"No frozen calibration in '{path}': create it with `steerkit calibrate --model {model_name} --method {name} --out {path}`")
             print(f"No frozen calibration of {name} for {model_name} yet: calibrating once (a few minutes)", file=sys.stderr)
             calibrate_cmd(model_name, name, path, progress=progress)
-        fz = Frozen.load(path, m)
+        fz = Vectors.load(path, m)
         if fz.method != name: raise ValueError(f"The calibration in '{path}' is for method '{fz.method}', not '{name}'")
-        meth = fz.build(m)
+        meth, frozen = frozen_method(fz, m)
         if meth.param is None and param is not None: raise ValueError(f"Method '{name}' has no parameter: drop --param")
-        pv, pname = (fz.param if param is None else float(param)), meth.param
+        pv, pname = (frozen if param is None else float(param)), meth.param
         source = "frozen on the calibration split" if param is None else "--param"
-        df = generate(m, tok, prompts, meth.ivs, params=None if pname is None else pv, method=meth.key, **kw)
+        df = generate(m, tok, prompts, meth.ivs, params=None if pname is None else pv, method=meth.key, phase=meth.phase, **kw)
     fp = model_fingerprint(m)
     rows = [dict(prompt=r.prompt, response=r.response, method=name, param=pv, param_name=pname, param_source=source,
                  model=model_name, fingerprint=fp, refusal=refusal_score(r.response), self_ppl=r.self_ppl, n_tokens=r.n_tokens)
@@ -178,14 +178,14 @@ def main(argv=None):
     o.add_argument("--no-eval", action="store_true", help="skip the evaluation against the targets")
     c = sub.add_parser("calibrate", help="calibrate a method on the calibration split and freeze its parameter")
     c.add_argument("--model", default=EMBEDDED_REFUSAL, help="'embedded-refusal' (default), 'embedded', a Hugging Face id or a local directory")
-    c.add_argument("--method", required=True, help=f"one of {', '.join(FROZEN_METHODS)}")
+    c.add_argument("--method", required=True, help=f"one of {', '.join(method_names())}")
     c.add_argument("--out", default=None, help="directory for the frozen calibration (default: the kit's cache, by model fingerprint)")
     c.add_argument("--n-calib", type=int, default=16); c.add_argument("--angle-step", type=int, default=10)
     c.add_argument("--max-new-tokens", type=int, default=48); c.add_argument("--seed", type=int, default=0)
     g = sub.add_parser("generate", help="answer a file of prompts, unsteered or steered with a frozen method")
     g.add_argument("--model", default=EMBEDDED_REFUSAL)
-    g.add_argument("--method", required=True, help=f"none or one of {', '.join(FROZEN_METHODS)}")
-    g.add_argument("--param", type=float, default=None, help="override the frozen parameter (angle, strength)")
+    g.add_argument("--method", required=True, help=f"none or one of {', '.join(method_names())}")
+    g.add_argument("--param", type=float, default=None, help="override the frozen parameter (angle, strength, multiplier, alpha, delta)")
     g.add_argument("--prompts", required=True, help="text file, one prompt per line, or JSONL with a 'prompt' field")
     g.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     g.add_argument("--max-new-tokens", type=int, default=64)

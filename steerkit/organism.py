@@ -225,7 +225,7 @@ def depth_study(organisms: dict, cfg=None, methods=("ss", "actadd", "dirabl"), p
     out = []
     for name, (m, tok) in organisms.items():
         data, plane, thr, _, coh = _jailbreak_setup(m, tok, cfg, progress)
-        ms = [x for x in jailbreak_methods(m, tok, data, cfg, plane, progress)[0] if x.name in methods]
+        ms = jailbreak_methods(m, tok, data, cfg, plane, progress, names=methods)[0]
         res = compare(m, tok, ms, data["calib"], data["test"], data["harmless"], ppl_threshold=thr,
                       max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=progress,
                       target="coherent_compliance", coherence=coh, extra_tests=dict(everyday=data["everyday"]))

@@ -28,7 +28,7 @@ def interventions(fn, layers, sites) -> list:
     return [Intervention(l, s, fn) for l in layers for s in sites]
 
 # %% ../nbs/06_steer.ipynb #2008f2d5
-PHASES = ("all", "prompt", "generated")
+PHASES = ("all", "prompt", "generated", "after_prompt", "last_prompt")
 
 def _cache_len(kwargs, T: int) -> int:
     "Tokens already in the KV cache at this forward call (`T` = new tokens in this call)."
@@ -47,6 +47,7 @@ class Steering:
     def __init__(self, model, interventions, param=None, phase="all", prompt_len=None):
         if phase not in PHASES: raise ValueError(f"Unknown phase '{phase}': use one of {PHASES}")
         self.model, self.ivs, self.param, self.phase, self.prompt_len = model, list(interventions), param, phase, prompt_len
+        self.fixed = prompt_len is not None
         self.ad, self.handles, self.offset, self.calls, self.offsets = adapter(model), [], 0, 0, []
         for iv in self.ivs: self.ad.check_layer(iv.layer); self.ad.check_site(iv.site)
 
@@ -64,7 +65,8 @@ class Steering:
         if self.phase == "all": return None
         T = x.shape[1]
         pos = torch.arange(self.offset, self.offset + T, device=x.device)
-        m = pos < self.prompt_len if self.phase == "prompt" else pos >= self.prompt_len
+        P = self.prompt_len
+        m = {"prompt": pos < P, "generated": pos >= P, "after_prompt": pos >= P - 1, "last_prompt": pos == P - 1}[self.phase]
         return m[None, :, None]
 
     def _wrap(self, iv):
@@ -78,7 +80,8 @@ class Steering:
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is None: ids = kwargs.get("inputs_embeds")
         self.offset = _cache_len(kwargs, ids.shape[1])
-        if self.prompt_len is None and self.offset == 0: self.prompt_len = ids.shape[1]
+        replay = kwargs.get("use_cache") is False and self.prompt_len is not None   # a decode step without the cache
+        if self.offset == 0 and not self.fixed and not replay: self.prompt_len = ids.shape[1]
         self.offsets.append(self.offset); self.calls += 1
 
     def __enter__(self):

@@ -28,9 +28,9 @@ def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
     r = cli("calibrate", "--model", tiny_dir, "--method", "ss", "--out", fz, "--n-calib", 2, "--angle-step", 120,
             "--max-new-tokens", 3)
     assert r.returncode == 0, r.stderr[-2000:]
-    j = json.loads((fz/"frozen.json").read_text())
+    j = json.loads((fz/"vectors.json").read_text())
     fct.test_eq(j["method"], "ss")
-    assert j["param"] in (0.0, 120.0, 240.0)
+    assert j["meta"]["param"] in (0.0, 120.0, 240.0)
     fct.test_eq(len(j["meta"]["sweep"]), 3)
     prompts = tmp_path/"p.txt"; prompts.write_text("Name a fruit.\nWhat is 2+2?\n")
     out = tmp_path/"o.jsonl"
@@ -39,7 +39,7 @@ def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     fct.test_eq([x["prompt"] for x in rows], ["Name a fruit.", "What is 2+2?"])
-    fct.test_eq({x["param"] for x in rows}, {j["param"]})
+    fct.test_eq({x["param"] for x in rows}, {j["meta"]["param"]})
     fct.test_eq({x["param_source"] for x in rows}, {"frozen on the calibration split"})
     assert all(len(x["fingerprint"]) == 16 and x["param_name"] == "theta" for x in rows)
     r = cli("generate", "--model", tiny_dir, "--method", "ss", "--param", 45, "--prompts", prompts, "--out", out,
@@ -57,7 +57,7 @@ def test_frozen_calibration_refuses_another_model(tiny_dir, tmp_path):
     p = tmp_path/"p.txt"; p.write_text("Hi\n")
     r = cli("generate", "--model", other, "--method", "dirabl", "--prompts", p, "--out", tmp_path/"o.jsonl", "--calibration", fz)
     fct.test_eq(r.returncode, 2)
-    assert "calibrate again on this model" in r.stderr, r.stderr[-1000:]
+    assert "fit them again on this model" in r.stderr, r.stderr[-1000:]
     r = cli("generate", "--model", tiny_dir, "--method", "dirabl", "--param", 2, "--prompts", p, "--out", tmp_path/"o.jsonl",
             "--calibration", fz)
     fct.test_eq(r.returncode, 2); assert "has no parameter" in r.stderr
@@ -82,8 +82,8 @@ def test_generate_bad_input_exits_2_fast(tmp_path, content, args, msg):
 
 
 def test_calibrate_unknown_method_exits_2(tmp_path):
-    r = cli("calibrate", "--method", "caa", "--out", tmp_path/"x", timeout=120)
-    fct.test_eq(r.returncode, 2); assert "Unknown method 'caa'" in r.stderr
+    r = cli("calibrate", "--method", "caa2", "--out", tmp_path/"x", timeout=120)
+    fct.test_eq(r.returncode, 2); assert "Unknown method 'caa2'" in r.stderr and "caa, austeer, sadi" in r.stderr
 
 
 def test_organism_unsteered_on_unseen_prompts(tmp_path):

@@ -93,9 +93,9 @@ def test_padding_gap_tiny_families(threads, fam):
 @pytest.mark.parametrize("order", ORDERS)
 def test_ss_embedded_batch_order_and_cache(threads, embedded, order):
     "SS at four angles as per-row parameters on the embedded model: batch (in either order) = alone, cache = no cache."
-    from steerkit.evaluate import method
+    from steerkit.methods import method, plane_vectors
     m, tok, plane = embedded
-    ivs = method("ss", m, plane).ivs
+    ivs = method(plane_vectors(plane, "ss"), m).ivs
     angles = [0.0, 60.0, 180.0, 300.0]
     r = batch_vs_alone(m, tok, PROMPTS, ivs, angles, order=ORDERS[order], max_new_tokens=6)
     assert r.ok, r
