@@ -1,0 +1,34 @@
+"""Score the four answer files of run.sh: refusal (keyword), compliance, and coherent compliance with the coherence
+thresholds the frozen SS calibration recorded (calibrated on the organism's unsteered harmless answers)."""
+import json, sys
+from pathlib import Path
+import pandas as pd
+from steerkit.models import load_model
+from steerkit.metrics import text_metrics
+from steerkit.evaluate import reference_ppl, is_coherent
+
+d, frozen = Path(sys.argv[1]), Path(sys.argv[2])
+meta = json.loads(next(p for p in (frozen/"frozen.json", frozen/"vectors.json") if p.exists()).read_text())
+thr = meta["meta"]["coherence"]
+model, tok = load_model("embedded-refusal")
+rows = []
+for kind in ("harmful", "harmless"):
+    for m in ("none", "ss"):
+        df = pd.read_json(d/f"{kind}_{m}.jsonl", lines=True)
+        tm = text_metrics(df.response.tolist())
+        df = pd.concat([df, tm.drop(columns=[c for c in tm if c in df])], axis=1)
+        df["ref_ppl"] = reference_ppl(model, tok, df.prompt.tolist(), df.response.tolist())
+        coh = is_coherent(df, thr)
+        rows.append(dict(prompts=kind, method=m, param="-" if m == "none" else f"theta={df.param.iloc[0]:g}", n=len(df),
+                         refusal=df.refusal.mean(), compliance=1 - df.refusal.mean(), coherent=coh.mean(),
+                         coherent_compliance=((df.refusal == 0) & coh).mean(), self_ppl=df.self_ppl.mean(), ref_ppl=df.ref_ppl.mean()))
+T = pd.DataFrame(rows)
+thr_txt = ", ".join(f"{k} {v:.3g}" for k, v in thr.items())
+(d/"summary.md").write_text("# `steerkit generate` on prompts the kit has never seen\n\n"
+    "32 harmful and 32 harmless requests written for this demonstration (`harmful.txt`, `harmless.txt`; none occurs in "
+    "the kit's data), answered by the refusing organism unsteered (`--method none`) and with Selective Steering at the "
+    "angle frozen on the calibration split (`--method ss`), 64 new tokens. The commands are those of `run.sh` in this folder (calibrate, generate for each file and method, then "
+    "`summarize.py`). The coherence thresholds were calibrated on 48-token answers; at 64 tokens even the unsteered "
+    "harmless answers pass them less often (more 4-gram repetition), so compare a row with its unsteered row.\n\n"
+    f"Coherence thresholds (from the frozen calibration): {thr_txt}.\n\n" + T.to_markdown(index=False, floatfmt=".3f") + "\n")
+print((d/"summary.md").read_text())
