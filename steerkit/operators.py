@@ -128,7 +128,7 @@ def add(h: torch.Tensor, v: torch.Tensor, m, check: bool = True) -> torch.Tensor
 
 def actadd(h: torch.Tensor, r: torch.Tensor, a, check: bool = True) -> torch.Tensor:
     "ActAdd in the paper's notation: `add(h, r, a)` = `h + a r`."
-    return add(h, r, a, check)
+    return add(h, _dir(r, h.shape[-1], "r"), a, check)
 
 def dirabl(h: torch.Tensor, u: torch.Tensor, check: bool = True) -> torch.Tensor:
     "Directional ablation: `h - (h.u) u` with `u` normalised inside."

@@ -178,13 +178,15 @@ def _plane16():
 def test_make_operator_matches_functions():
     b1, b2 = _plane16()
     h = torch.randn(3, 5, 16)
-    fct.test_eq(set(OPERATORS), {"ss", "sas", "aas", "actadd", "dirabl"})
+    fct.test_eq(set(OPERATORS), {"ss", "sas", "aas", "actadd", "dirabl", "add", "scale_units"})
     for name, f in (("ss", ss_rotate), ("sas", sas), ("aas", aas)):
         op = make_operator(name, b1=b1, b2=b2, theta=30)
         fct.test_close(op(h), f(h, b1, b2, 30), eps=1e-6)
         fct.test_close(op(h, torch.tensor([10., 20, 30])), f(h, b1, b2, torch.tensor([[10.], [20], [30]])), eps=1e-6)
     fct.test_close(make_operator("actadd", r=2 * b1)(h, 0.5), h + b1, eps=1e-6)
     fct.test_close(make_operator("dirabl", u=5 * b1)(h), dirabl(h, b1), eps=1e-6)
+    fct.test_close(make_operator("add", v=2 * b1)(h, -0.5), h - b1, eps=1e-6)
+    fct.test_close(make_operator("scale_units", w=b1)(h, 2.0), h * (1 + 2 * b1), eps=1e-6)
     fct.test_eq(make_operator("ss", b1=b1, b2=b2)(h.bfloat16(), 10.).dtype, torch.bfloat16)
 
 
