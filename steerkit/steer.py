@@ -43,10 +43,12 @@ def _cache_len(kwargs, T: int) -> int:
 
 # %% ../nbs/06_steer.ipynb #dda46b3c
 class Steering:
-    "Hooks for `interventions` on `model`; `param` (None, a number, or one value per batch row) is read at every call."
-    def __init__(self, model, interventions, param=None, phase="all", prompt_len=None):
+    """Hooks for `interventions` on `model`; `param` (None, a number, or one value per batch row) is read at every call.
+    `rows` (one bool per batch row, or None for all) says which rows are steered: the others pass through unchanged."""
+    def __init__(self, model, interventions, param=None, phase="all", prompt_len=None, rows=None):
         if phase not in PHASES: raise ValueError(f"Unknown phase '{phase}': use one of {PHASES}")
         self.model, self.ivs, self.param, self.phase, self.prompt_len = model, list(interventions), param, phase, prompt_len
+        self.rows = None if rows is None else torch.as_tensor(rows, dtype=torch.bool).reshape(-1)
         self.fixed = prompt_len is not None
         self.ad, self.handles, self.offset, self.calls, self.offsets = adapter(model), [], 0, 0, []
         for iv in self.ivs: self.ad.check_layer(iv.layer); self.ad.check_site(iv.site)
@@ -60,14 +62,21 @@ class Steering:
             raise ValueError(f"Steering got {p.shape[0]} per-row parameters for a batch of {B} rows: pass one per row")
         return p.reshape(B, 1)
 
+    def _rows(self, B, device):
+        if self.rows is None: return None
+        if self.rows.shape[0] != B:
+            raise ValueError(f"Steering got {self.rows.shape[0]} `rows` flags for a batch of {B} rows: pass one per row")
+        return self.rows.to(device)[:, None, None]
+
     def _mask(self, x):
-        "(B, T, 1) bool of the positions to steer, or None for all."
-        if self.phase == "all": return None
+        "(B or 1, T or 1, 1) bool of the positions (and rows) to steer, or None for all."
+        r = self._rows(x.shape[0], x.device)
+        if self.phase == "all": return r
         T = x.shape[1]
         pos = torch.arange(self.offset, self.offset + T, device=x.device)
         P = self.prompt_len
         m = {"prompt": pos < P, "generated": pos >= P, "after_prompt": pos >= P - 1, "last_prompt": pos == P - 1}[self.phase]
-        return m[None, :, None]
+        return m[None, :, None] if r is None else m[None, :, None] & r
 
     def _wrap(self, iv):
         def fn(x):
@@ -99,9 +108,9 @@ class Steering:
 
     def __exit__(self, *exc): self.remove(); return False
 
-def steering(model, interventions, param=None, phase="all", prompt_len=None) -> Steering:
+def steering(model, interventions, param=None, phase="all", prompt_len=None, rows=None) -> Steering:
     "Context manager: `with steering(model, ivs, param=...) as s:` steers inside the block; `s.param` may be changed between calls."
-    return Steering(model, interventions, param=param, phase=phase, prompt_len=prompt_len)
+    return Steering(model, interventions, param=param, phase=phase, prompt_len=prompt_len, rows=rows)
 
 # %% ../nbs/06_steer.ipynb #5c98700f
 @torch.no_grad()
