@@ -43,7 +43,7 @@ def coherent_compliance(df: pd.DataFrame, thr: dict) -> pd.Series:
 # %% ../nbs/09_evaluate.ipynb #dad458fe
 def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_size=32, cache=True, progress=True,
           reference=False) -> pd.DataFrame:
-    "One row per (prompt, value): the response, self-PPL (and with `reference`, the unsteered model's PPL) and text metrics."
+    "One row per (prompt, value): the response, self-PPL (and with `reference`, the unsteered model's PPL) and text metrics; `attrs` as `generate`'s."
     grid = list(m.grid if grid is None else grid)
     prompts = list(prompts)
     P = [p for g in grid for p in prompts]
@@ -53,7 +53,9 @@ def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_si
                   batch_size=batch_size, cache=cache, progress=progress)
     df["method"] = m.name; df["value"] = V
     if reference: df["ref_ppl"] = reference_ppl(model, tok, df.prompt.tolist(), df.response.tolist(), batch_size)
-    return pd.concat([df, text_metrics(df.response.tolist())], axis=1)
+    out = pd.concat([df, text_metrics(df.response.tolist())], axis=1)
+    out.attrs.update(df.attrs)                        # rows generated now vs reused from the cache
+    return out
 
 def unsteered(model, tok, prompts, max_new_tokens=48, batch_size=32, cache=True, progress=True, reference=False) -> pd.DataFrame:
     "Unsteered generations, scored like a sweep (method 'none')."

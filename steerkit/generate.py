@@ -6,7 +6,9 @@
 __all__ = ['response_mask', 'greedy_self_ppl', 'tie_margin', 'row_key', 'GenCache', 'generate', 'same_text']
 
 # %% ../nbs/07_generate.ipynb #611fb1c9
-import json, hashlib, time
+import json, hashlib, time, warnings
+try: import fcntl
+except ImportError: fcntl = None      # not POSIX: appends are not locked between processes
 from pathlib import Path
 import torch
 import pandas as pd
@@ -43,19 +45,35 @@ def row_key(fingerprint, method, param, prompt, settings) -> str:
     return hashlib.sha256(json.dumps([fingerprint, method, param, prompt, settings], sort_keys=True).encode()).hexdigest()[:24]
 
 class GenCache:
-    "Append-only JSONL file of generated rows, keyed by `row_key`."
+    """Append-only JSONL file of generated rows, keyed by `row_key`. Unreadable lines (a write cut by a kill, a damaged
+    file) are reported and skipped, and those rows are generated again; appends are locked, so processes can share a file."""
     def __init__(self, path):
-        self.path = Path(path); self.rows = {}
+        self.path = Path(path); self.rows = {}; self.skipped = 0
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
+            for line in self.path.read_bytes().decode("utf-8", errors="replace").splitlines():
+                if not line.strip(): continue
                 try: r = json.loads(line); self.rows[r["key"]] = r
-                except (json.JSONDecodeError, KeyError): pass   # a line cut by an interruption is dropped
+                except (json.JSONDecodeError, KeyError, TypeError): self.skipped += 1
+        if self.skipped:
+            warnings.warn(f"Generation cache {self.path}: {self.skipped} unreadable line(s) skipped (an interrupted or damaged "
+                          f"write); those rows will be generated again. Delete the file to start afresh.", stacklevel=2)
     def __contains__(self, k): return k in self.rows
     def __getitem__(self, k): return self.rows[k]
     def add(self, rows):
+        "Append `rows` in one locked write, after a newline if the file ends in a cut line."
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            for r in rows: f.write(json.dumps(r) + "\n"); self.rows[r["key"]] = r
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        with self.path.open("a+b") as f:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                f.seek(0, 2)
+                if f.tell():
+                    f.seek(-1, 2)
+                    if f.read(1) != b"\n": data = b"\n" + data
+                f.write(data); f.flush()
+            finally:
+                if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
+        for r in rows: self.rows[r["key"]] = r
 
 # %% ../nbs/07_generate.ipynb #8c620280
 def _as_float(p): return None if p is None else float(p)
@@ -64,7 +82,8 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = "none", p
              max_new_tokens: int = 48, batch_size: int = 16, system: str = None, cache=None,
              progress: bool = True) -> pd.DataFrame:
     """Greedy generation of `prompts` (row i steered by `ivs` with `params[i]`); one DataFrame row per prompt:
-    prompt, param, method, response, n_tokens, self_ppl, tie_margin. `cache`: a JSONL path, True (the kit's cache dir) or None."""
+    prompt, param, method, response, n_tokens, self_ppl, tie_margin. `cache`: a JSONL path, True (the kit's cache dir) or None.
+    `df.attrs`: how many rows were `generated` by this call and how many `reused` from the cache."""
     prompts = list(prompts)
     if not prompts: raise ValueError("generate got no prompts: pass at least one")
     if params is not None and not hasattr(params, "__len__"): params = [params] * len(prompts)
@@ -102,7 +121,9 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = "none", p
         done.update({r["key"]: r for r in rows}); bar.update(len(idx))
     bar.close()
     out = [done[k] if k in done else store[k] for k in keys]
-    return pd.DataFrame(out).reindex(columns=["prompt", "param", "method", "response", "n_tokens", "self_ppl", "tie_margin"])
+    df = pd.DataFrame(out).reindex(columns=["prompt", "param", "method", "response", "n_tokens", "self_ppl", "tie_margin"])
+    df.attrs.update(generated=len(todo), reused=len(prompts) - len(todo))
+    return df
 
 # %% ../nbs/07_generate.ipynb #f89b7c54
 def same_text(a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
