@@ -6,7 +6,7 @@
 __all__ = ['NORM_SITES', 'SITES', 'UnsupportedArchitectureError', 'Adapter', 'adapter', 'add_hook']
 
 # %% ../nbs/01_adapters.ipynb #f8cc0d63
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import torch
 from torch import nn
 

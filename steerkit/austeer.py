@@ -7,9 +7,7 @@ __all__ = ['AUSTEER_SITES', 'momentum', 'top_units', 'select_units', 'pair_texts
 
 # %% ../nbs/16_austeer.ipynb #11a8192e
 import torch
-import pandas as pd
 from .models import model_fingerprint
-from .adapters import adapter
 from .capture import capture
 from .methods import Vectors, Spec, register
 

@@ -17,7 +17,7 @@ from .models import chat, encode, position_ids, model_fingerprint
 from .adapters import adapter
 from .capture import capture
 from .steer import steering
-from .data_sets import caa_behaviour, CAA_BEHAVIOURS
+from .data_sets import caa_behaviour
 from .metrics import caa_ab_prob
 from .methods import Vectors, Spec, register, method
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
-from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rtol, rel_gap
+from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap
 from .adapters import adapter, add_hook
 
 # %% ../nbs/03_capture.ipynb #5058bc85

@@ -9,7 +9,7 @@ __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harm
            'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
 
 # %% ../nbs/02_data.ipynb #4e5722a7
-import json, os, re, socket, importlib.util
+import json, os, re, socket
 from contextlib import contextmanager, nullcontext
 from numbers import Integral
 from pathlib import Path

@@ -13,9 +13,8 @@ from pathlib import Path
 import torch
 import pandas as pd
 from safetensors.torch import save_file, load_file
-from .capture import capture, parse_site_key, site_key, Activations
+from .capture import capture, parse_site_key, site_key
 from .models import model_fingerprint
-from .adapters import adapter
 from .operators import unit
 
 # %% ../nbs/05_directions.ipynb #8701bd85

@@ -7,16 +7,13 @@ __all__ = ['COHERENCE', 'coherence_thresholds', 'is_coherent', 'coherent_complia
            'choose_setting', 'mc_prompt', 'capability', 'reference_ppl', 'compare']
 
 # %% ../nbs/09_evaluate.ipynb #5787b418
-import math, time
+import time
 from contextlib import nullcontext
 import torch
-import numpy as np
 import pandas as pd
 from .models import chat, encode, position_ids, answer_mask
-from .adapters import adapter
-from .capture import capture
 from .steer import steering
-from .methods import Method, method, plane_vectors, direction_vectors, ANGLES
+from .methods import Method
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
 

@@ -6,7 +6,7 @@
 __all__ = ['response_mask', 'greedy_self_ppl', 'tie_margin', 'row_key', 'GenCache', 'generate', 'same_text']
 
 # %% ../nbs/07_generate.ipynb #611fb1c9
-import json, hashlib, time, warnings
+import json, hashlib, warnings
 try: import fcntl
 except ImportError: fcntl = None      # not POSIX: appends are not locked between processes
 from pathlib import Path

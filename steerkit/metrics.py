@@ -9,11 +9,11 @@ __all__ = ['REFUSAL_PHRASES', 'reference_ppl', 'PPL_VIOLATION', 'refusal_score',
            'letter_token_id', 'caa_ab_prob']
 
 # %% ../nbs/08_metrics.ipynb #fe2b0560
-import math, zlib
+import zlib
 import regex
 import torch
 import pandas as pd
-from .models import position_ids, rtol, rel_gap
+from .models import position_ids
 
 # %% ../nbs/08_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
@@ -185,7 +185,7 @@ def mc_predict(model, tokenizer, question:str, options, prompt_fn=None, norm:boo
 
 def _answer_index(item)->int:
     "The gold option index of an item: `answer` as an int index or as the option text."
-    try: q, opts, a = item['question'], item['options'], item['answer']
+    try: opts, a = item['options'], item['answer']; item['question']
     except KeyError as e: raise KeyError(f"multiple-choice item needs keys question, options, answer; missing {e}") from None
     if isinstance(a, str):
         if a not in opts: raise ValueError(f"answer {a!r} is not one of the options {opts!r}")

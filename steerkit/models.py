@@ -9,7 +9,7 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'LOAD_T
            'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids', 'answer_mask', 'rtol', 'rel_gap']
 
 # %% ../nbs/00_models.ipynb #1855c272
-import os, time, json, copy, hashlib, importlib.util, warnings
+import os, time, json, copy, hashlib, importlib.util
 from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, AutoConfig

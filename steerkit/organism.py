@@ -9,15 +9,15 @@ __all__ = ['RESERVED', 'DNA_CATEGORIES', 'DNA_HELDOUT', 'PAPER_SPLIT', 'LORA_TAR
 
 # %% ../nbs/13_organism.ipynb #59a44e62
 import json, time, random, platform, hashlib
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from .models import (load_model, chat, encode, position_ids, answer_mask, model_fingerprint, file_sha256,
-                             organism_dir, load_adapter, EMBEDDED, EMBEDDED_REFUSAL)
-from .data_sets import (load_prompts, donotanswer, everyday_advice, everyday_harmful, refusal_sentences, split,
+                             organism_dir, load_adapter, EMBEDDED)
+from .data_sets import (load_prompts, donotanswer, refusal_sentences, split,
                                 capability as capability_set)
 from .metrics import refusal_score
 from .generate import generate
@@ -213,7 +213,7 @@ def cached_organism(recipe: Recipe, evaluate: bool = True, progress=True, limit:
     if not f.exists() or (evaluate and "evaluation" not in json.loads(f.read_text())):
         build_organism(d, recipe, evaluate=evaluate, progress=progress, limit=limit)
     model, tok = load_model(EMBEDDED)
-    prov = load_adapter(model, d)
+    load_adapter(model, d)
     model.config.steerkit_name = f"organism-{key}"
     return model, tok, json.loads((d/"provenance.json").read_text())
 

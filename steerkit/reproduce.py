@@ -8,7 +8,7 @@ __all__ = ['ENTRY_KEYS', 'REQUIRED_SETS', 'INJECTED', 'ManifestError', 'Reproduc
            'reproduce']
 
 # %% ../nbs/11_reproduce.ipynb #a31f3997
-import ast, json, os, tempfile, time
+import ast, json, tempfile, time
 from pathlib import Path
 import nbformat
 import pandas as pd

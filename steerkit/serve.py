@@ -18,7 +18,7 @@ from transformers.generation.streamers import BaseStreamer
 from .models import load_model, model_fingerprint, encode
 from .steer import steering
 from .generate import _eos_ids, tie_margin
-from .methods import Vectors, VectorsError, method, get_spec, method_names
+from .methods import Vectors, method, get_spec, method_names
 
 # %% ../nbs/18_serve.ipynb #61cc9a92
 class ServeError(Exception):

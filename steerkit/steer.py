@@ -8,7 +8,6 @@ __all__ = ['PHASES', 'Intervention', 'interventions', 'Steering', 'steering', 'g
 
 # %% ../nbs/06_steer.ipynb #b1de2626
 from dataclasses import dataclass
-from contextlib import contextmanager
 from typing import Callable
 import torch
 from .adapters import adapter, add_hook

@@ -8,19 +8,17 @@ __all__ = ['PAPER_METHODS', 'conditional_plane', 'pick_layer', 'StudyConfig', 's
            'frozen_method', 'layer_sets', 'ablation_study']
 
 # %% ../nbs/10_study.ipynb #7dfc7feb
-import time, math, json
-from pathlib import Path
+import time
 from dataclasses import dataclass, asdict
 import torch
 import pandas as pd
-from .models import load_model
 from .data_sets import load_prompts, split, caa_behaviour, capability as capability_set
 from .operators import unit
-from .directions import calibrate, Plane, site_stats
+from .directions import calibrate, Plane
 from .evaluate import sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, PPL_VIOLATION
-from .methods import (Vectors, method, get_spec, method_names, plane_vectors, direction_vectors, residual_direction,
+from .methods import (Vectors, method, get_spec, plane_vectors, direction_vectors, residual_direction,
                               PLANE_METHODS)
-from .capture import parse_site_key, capture
+from .capture import parse_site_key
 
 # %% ../nbs/10_study.ipynb #ae5c7feb
 def conditional_plane(cond: Plane, beh: Plane, layer: int, site: str) -> Plane:
