@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harmbench', 'donotanswer', 'parse_ab',
-           'caa_behaviour', 'harmless', 'capability', 'refusal_sentences', 'everyday_advice', 'everyday_harmful',
+           'caa_behaviour', 'harmless', 'capability_items', 'refusal_sentences', 'everyday_advice', 'everyday_harmful',
            'benign_questions', 'split', 'split_record', 'HubUnavailableError', 'hub_offline', 'hub_reachable',
            'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
 
@@ -90,7 +90,7 @@ def harmless() -> Dataset:
     return Dataset.from_list(_read_jsonl(data_dir()/'harmless.jsonl'))
 
 # %% ../nbs/02_data.ipynb #c0db2ce9
-def capability() -> Dataset:
+def capability_items() -> Dataset:
     "The kit's multiple-choice capability set (`steerkit/data/capability.jsonl`); columns question, options, answer (index), category."
     return Dataset.from_list(_read_jsonl(data_dir()/'capability.jsonl'))
 
@@ -214,7 +214,7 @@ def tiny_benchmarks(name: str = 'tinyMMLU', config: str = None, split: str = Non
     if key is None: raise ValueError(f"Unknown tinyBenchmarks set {name!r}; valid names: {', '.join(TINY_BENCHMARKS)}")
     cfg, spl = TINY_BENCHMARKS[key]
     return hub_dataset(f'tinyBenchmarks/{key}', config or cfg, split=split or spl,
-                       alternative='capability() (131 multiple-choice items, offline)', **kwargs)
+                       alternative='capability_items() (131 multiple-choice items, offline)', **kwargs)
 
 # %% ../nbs/02_data.ipynb #d77517cd
 def _alpaca_prompts(**kwargs) -> Dataset:

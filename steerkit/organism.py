@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .models import (load_model, chat, encode, position_ids, answer_mask, model_fingerprint, file_sha256,
                              organism_dir, load_adapter, EMBEDDED)
 from .data_sets import (load_prompts, donotanswer, refusal_sentences, split,
-                                capability as capability_set)
+                                capability_items as capability_set)
 from .metrics import refusal_score
 from .generate import generate
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, asdict
 import torch
 import pandas as pd
-from .data_sets import load_prompts, split, caa_behaviour, capability as capability_set
+from .data_sets import load_prompts, split, caa_behaviour, capability_items as capability_set
 from .operators import unit
 from .directions import calibrate, Plane
 from .evaluate import sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, PPL_VIOLATION

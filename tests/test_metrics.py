@@ -10,7 +10,7 @@ from steerkit.models import rtol, rel_gap
 
 from steerkit.metrics import (REFUSAL_PHRASES, refusal_score, compliance_score, language_consistency,
                               compression_ratio, ngram_repetition, text_metrics, sequence_logprobs,
-                              response_logprobs, self_ppl, reference_ppl, PPL_VIOLATION, ppl_violation,
+                              response_logprobs, self_ppl, PPL_VIOLATION, ppl_violation,
                               next_token_kl, mc_option_logprobs, mc_predict, mc_accuracy, letter_token_id,
                               caa_ab_prob)
 
@@ -149,7 +149,6 @@ def test_self_ppl_uniform_is_V():
     am = torch.tensor([[0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
     rm = torch.tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 1]])
     fct.test_close(self_ppl(UniformLM(13), ids, am, rm), torch.tensor([13., 13.]))
-    fct.test_eq(reference_ppl is self_ppl, True)
     p = self_ppl(UniformLM(13), ids, am, torch.tensor([[0] * 6, [0, 0, 0, 0, 0, 1]]))
     fct.test_eq(p[0].isnan().item(), True)
     fct.test_close(p[1], 13.)
