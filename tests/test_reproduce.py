@@ -82,3 +82,25 @@ def test_quick_reproduction_produced_every_output(tmp_path):
     t = pd.read_csv(out/"_runs"/"timings.csv")
     fct.test_eq(sorted(t.notebook), sorted(Path(e["notebook"]).name for e in m["notebooks"]))
     assert (t.status == "ok").all(), t
+
+def _quick_out(tmp_path):
+    import os
+    from steerkit.reproduce import reproduce
+    out = Path(os.environ.get("STEERKIT_QUICK_OUT") or tmp_path/"quick")
+    if not (out/"_runs"/"timings.csv").exists(): reproduce("quick", out_dir=out, progress=False)
+    return out
+
+def test_quick_benchmarks_have_their_structure(tmp_path):
+    "The benchmarks' quick run (tiny settings: it checks structure, never a timing): every method measured, ratios to unsteered."
+    from steerkit.methods import method_names
+    out = _quick_out(tmp_path)
+    t = pd.read_csv(out/"b2_throughput.csv")
+    fct.test_eq(set(t.method), {"none", *method_names()})
+    fct.test_eq(list(t.columns), ["method", "batch", "tok_per_s", "ratio"])
+    fct.test_close(t[t.method == "none"].ratio.values, [1.0] * t.batch.nunique())
+    assert (t.tok_per_s > 0).all()
+    md = (out/"b2_performance.md").read_text()
+    for part in ("steering-vectors", "greedy tokens identical: True", "Batched angle sweep", "Capture", "Peak resident memory"): assert part in md, part
+    s = pd.read_csv(out/"b1_serve.csv")
+    assert {"clients", "unsteered tok/s", "ss tok/s", "ss / unsteered (tok/s)"} <= set(s.columns)
+    assert (s["ss tok/s"] > 0).all()
