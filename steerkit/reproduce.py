@@ -230,9 +230,12 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
     runs.mkdir(parents=True, exist_ok=True)
     rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), record=str(runs/e["notebook"].name))
             for e in m["notebooks"]]
+    try: prev = pd.read_csv(runs/"timings.csv")          # rows of notebooks this run does not touch are kept
+    except Exception: prev = None
     def table():
         df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "record"])
-        df.to_csv(runs/"timings.csv", index=False); df.attrs["out_dir"] = out_dir
+        full = df if prev is None or "notebook" not in prev else pd.concat([prev[~prev.notebook.isin(df.notebook)], df], ignore_index=True)
+        full.to_csv(runs/"timings.csv", index=False); df.attrs["out_dir"] = out_dir
         return df
     bar = tqdm(total=len(rows), desc=f"reproduce {mode}", unit="notebook", disable=not progress)
     for row, e in zip(rows, m["notebooks"]):
