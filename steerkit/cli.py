@@ -69,16 +69,18 @@ def _reproduce(a) -> pd.DataFrame:
 def read_prompts(path) -> list:
     "Prompts of a text file (one per line) or a JSONL file (a 'prompt' field per line); clear errors for bad files."
     p = Path(path)
-    if not p.is_file(): raise ValueError(f"Prompts file '{p}' does not exist or is not a file")
+    if p.is_dir(): raise ValueError(f"Prompts file '{p}' is a directory: pass a text file with one prompt per line (or JSON lines with a 'prompt' field)")
+    if not p.is_file(): raise ValueError(f"Prompts file '{p}' does not exist: pass a text file with one prompt per line (or JSON lines with a 'prompt' field)")
     try: text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError: raise ValueError(f"Prompts file '{p}' is not UTF-8 text") from None
+    except UnicodeDecodeError: raise ValueError(f"Prompts file '{p}' is not UTF-8 text: save it as UTF-8, one prompt per line (or JSON lines with a 'prompt' field)") from None
     lines = [(i, l) for i, l in enumerate(text.splitlines(), 1) if l.strip()]
     if not lines: raise ValueError(f"Prompts file '{p}' is empty: write one prompt per line (or JSON lines with a 'prompt' field)")
     if p.suffix != ".jsonl" and not lines[0][1].lstrip().startswith("{"): return [l.strip() for _, l in lines]
     out = []
     for i, l in lines:
         try: r = json.loads(l)
-        except json.JSONDecodeError as err: raise ValueError(f"{p}, line {i}: not valid JSON ({err.msg})") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{p}, line {i}: not valid JSON ({err.msg}): each line must be one JSON object such as {{\"prompt\": \"...\"}}") from None
         if not isinstance(r, dict) or not isinstance(r.get("prompt"), str) or not r["prompt"].strip():
             raise ValueError(f"{p}, line {i}: each JSON line needs a non-empty string field 'prompt'")
         out.append(r["prompt"])

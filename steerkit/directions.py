@@ -104,7 +104,7 @@ class Plane:
     @classmethod
     def load(cls, path, model=None):
         path = Path(path)
-        if not (path/"plane.json").exists(): raise FileNotFoundError(f"No saved plane in {path} (expected plane.json + plane.safetensors)")
+        if not (path/"plane.json").exists(): raise FileNotFoundError(f"No saved plane in {path} (expected plane.json + plane.safetensors): calibrate one and save it first (Plane.save)")
         j = json.loads((path/"plane.json").read_text()); t = load_file(str(path/"plane.safetensors"))
         if model is not None and j["meta"].get("fingerprint") != model_fingerprint(model):
             raise PlaneMismatchError(f"The plane in {path} was calibrated on '{j['meta'].get('model')}' "

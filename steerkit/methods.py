@@ -65,7 +65,7 @@ def _check(v: Vectors, model):
         for arg, name in p["dirs"].items():
             if name not in v.tensors: raise VectorsError(f"The placement at layer {p['layer']} uses tensor '{name}', which these vectors lack")
             if v.tensors[name].shape[-1] != w:
-                raise VectorsError(f"Tensor '{name}' has width {v.tensors[name].shape[-1]}, but site '{p['site']}' of this model has width {w}")
+                raise VectorsError(f"Tensor '{name}' has width {v.tensors[name].shape[-1]}, but site '{p['site']}' of this model has width {w}: fit them again on this model")
 
 def _save(self, path) -> Path:
     "Write `vectors.safetensors` + `vectors.json` into the directory `path`; returns it."
