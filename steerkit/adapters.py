@@ -6,6 +6,7 @@
 __all__ = ['NORM_SITES', 'SITES', 'UnsupportedArchitectureError', 'Adapter', 'adapter', 'add_hook']
 
 # %% ../nbs/01_adapters.ipynb #f8cc0d63
+import operator
 from dataclasses import dataclass
 import torch
 from torch import nn
@@ -30,6 +31,22 @@ def _get(obj, path):
 def _first_attr(obj, names):
     return next((n for n in names if isinstance(getattr(obj, n, None), nn.Module)), None)
 
+def _as_layer(l) -> int:
+    "A layer index as a plain int: numpy and torch integers (from `np.arange`, a pandas column) are integers too."
+    try:
+        if not isinstance(l, bool): return operator.index(l)
+    except TypeError: pass
+    raise TypeError(f"A layer index must be an integer, got {l!r} ({type(l).__name__}): pass whole numbers, e.g. layers=[0, 1]")
+
+def _as_layers(layers) -> list:
+    "`layers` (one layer index, or an iterable of them: a list, a range, a numpy array, a tensor) as a list of plain ints."
+    try: return [_as_layer(layers)]
+    except TypeError: pass
+    if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"layers must be a layer index or a list of them, got {layers!r} ({type(layers).__name__}): "
+                        "pass e.g. layers=[0, 1]")
+    return [_as_layer(l) for l in layers]
+
 # %% ../nbs/01_adapters.ipynb #98cb65a3
 @dataclass
 class Adapter:
@@ -52,7 +69,8 @@ class Adapter:
     def sites(self): return ("resid_in", "resid_out") + self.norm_sites + ("attn_heads", "attn_out", "mlp_act", "mlp_out")
 
     def check_layer(self, l: int) -> int:
-        if not isinstance(l, int) or not -self.n_layers <= l < self.n_layers:
+        l = _as_layer(l)
+        if not -self.n_layers <= l < self.n_layers:
             raise IndexError(f"Layer {l!r} does not exist: this model has {self.n_layers} layers (0..{self.n_layers-1})")
         return l % self.n_layers
 

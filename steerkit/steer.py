@@ -10,7 +10,7 @@ __all__ = ['PHASES', 'Intervention', 'interventions', 'Steering', 'steering', 'g
 from dataclasses import dataclass
 from typing import Callable
 import torch
-from .adapters import adapter, add_hook
+from .adapters import adapter, add_hook, _as_layers
 from .models import chat, encode, rtol
 
 # %% ../nbs/06_steer.ipynb #04a18c34
@@ -22,9 +22,9 @@ class Intervention:
     fn: Callable
 
 def interventions(fn, layers, sites) -> list:
-    "The same `fn` at every (layer, site) pair."
+    "The same `fn` at every (layer, site) pair; `layers` and `sites` may each be one (a layer: any integer, numpy ones too)."
     if isinstance(sites, str): sites = [sites]
-    return [Intervention(l, s, fn) for l in layers for s in sites]
+    return [Intervention(l, s, fn) for l in _as_layers(layers) for s in sites]
 
 # %% ../nbs/06_steer.ipynb #2008f2d5
 PHASES = ("all", "prompt", "generated", "after_prompt", "last_prompt")

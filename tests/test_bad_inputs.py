@@ -80,9 +80,6 @@ def test_method_at_layers_where_the_vectors_do_not_act(mt, ss_v):
     raises_clear(methods.VectorsError, lambda: methods.method(ss_v, mt[0], layers=[3]),
                  cause=["none at layers [3]"], fix=["act at layers [1]"])
 
-@xfail("steering(model, interventions(op, np.arange(2), 'resid_in')): a numpy integer layer (from np.arange, a pandas "
-       "column) gets IndexError 'Layer np.int64(0) does not exist: this model has 4 layers (0..3)', which is false: "
-       "0 is in 0..3. Should accept integer-like layers (operator.index) or say e.g. 'layer must be an int, got numpy.int64'.")
 def test_numpy_integer_layer(mt, add_op):
     try: s = steer.steering(mt[0], steer.interventions(add_op, np.arange(2), "resid_in"))
     except (ValueError, IndexError, TypeError) as e:
