@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
 from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap
-from .adapters import adapter, add_hook
+from .adapters import adapter, add_hook, _as_layers
 
 # %% ../nbs/03_capture.ipynb #5058bc85
 POSITIONS = ("last", "post_instruction", "mean_response")
@@ -71,8 +71,9 @@ def _texts(tok, prompts, responses, system, template=True):
 @torch.no_grad()
 def capture(model, tok, prompts, sites=None, layers=None, positions="last", responses=None, system=None,
             batch_size: int = 16, progress: bool = True, cache=None, template: bool = True) -> Activations:
-    "Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers) at `positions`; `template=False`: raw text, no chat template."
-    prompts = list(prompts)
+    "Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers; one prompt, site or layer may be given alone) at `positions`; `template=False`: raw text, no chat template."
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)    # one string is one prompt, as in `chat`
+    if isinstance(responses, str): responses = [responses]
     if not prompts: raise ValueError("capture got an empty prompt list: pass at least one prompt")
     if positions not in POSITIONS and not isinstance(positions, int):
         raise ValueError(f"Unknown positions {positions!r}: use one of {POSITIONS} or an int token index")
@@ -82,8 +83,8 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
         raise ValueError(f"positions='{positions}' needs the chat template: use template=True, or 'last' / an int index on raw text")
     if cache is not None and Path(cache).exists(): return Activations.load(cache)
     ad = adapter(model)
-    sites = tuple(sites or ad.norm_sites); [ad.check_site(s) for s in sites]
-    layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else layers)]
+    sites = (sites,) if isinstance(sites, str) else tuple(sites or ad.norm_sites); [ad.check_site(s) for s in sites]
+    layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else _as_layers(layers))]
     texts = _texts(tok, prompts, responses, system, template)
     n_post = n_post_instruction(tok)
     out = {site_key(l, s): [] for l in layers for s in sites}

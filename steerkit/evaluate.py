@@ -13,7 +13,7 @@ import torch
 import pandas as pd
 from .models import chat, encode, position_ids, answer_mask
 from .steer import steering
-from .methods import Method
+from .methods import Method, _grid
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
 
@@ -41,8 +41,8 @@ def coherent_compliance(df: pd.DataFrame, thr: dict) -> pd.Series:
 def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_size=32, cache=True, progress=True,
           reference=False) -> pd.DataFrame:
     "One row per (prompt, value): the response, self-PPL (and with `reference`, the unsteered model's PPL) and text metrics; `attrs` as `generate`'s."
-    grid = list(m.grid if grid is None else grid)
-    prompts = list(prompts)
+    grid = _grid(grid, m.param, m.name, m.grid)                       # the same check as method(..., grid=)
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     P = [p for g in grid for p in prompts]
     V = [g for g in grid for _ in prompts]
     params = None if m.param is None else V
@@ -56,7 +56,8 @@ def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_si
 
 def unsteered(model, tok, prompts, max_new_tokens=48, batch_size=32, cache=True, progress=True, reference=False) -> pd.DataFrame:
     "Unsteered generations, scored like a sweep (method 'none')."
-    df = generate(model, tok, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache, progress=progress)
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    df = generate(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache, progress=progress)
     df["method"] = "none"; df["value"] = None
     if reference: df["ref_ppl"] = df.self_ppl      # unsteered: the reference model is the model itself
     return pd.concat([df, text_metrics(df.response.tolist())], axis=1)

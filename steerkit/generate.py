@@ -84,7 +84,7 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = "none", p
     """Greedy generation of `prompts` (row i steered by `ivs` with `params[i]`); one DataFrame row per prompt:
     prompt, param, method, response, n_tokens, self_ppl, tie_margin. `cache`: a JSONL path, True (the kit's cache dir) or None.
     `df.attrs`: how many rows were `generated` by this call and how many `reused` from the cache."""
-    prompts = list(prompts)
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)    # one string is one prompt, as in `chat`
     if not prompts: raise ValueError("generate got no prompts: pass at least one")
     if params is not None and not hasattr(params, "__len__"): params = [params] * len(prompts)
     if params is not None and len(params) != len(prompts):

@@ -8,14 +8,14 @@ __all__ = ['REGISTRY', 'BUILTIN', 'PLANE_METHODS', 'DIRABL_SITES', 'ANGLES', 'Ve
            'fit_plane', 'fit_direction', 'steered_dims']
 
 # %% ../nbs/14_methods.ipynb #4bdf17d5
-import json, hashlib, importlib
+import json, hashlib, importlib, math, numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 import torch
 from safetensors.torch import save_file, load_file
 from .models import model_fingerprint
-from .adapters import adapter
+from .adapters import adapter, _as_layers
 from .operators import make_operator, OPERATORS
 from .steer import Intervention, PHASES
 from .capture import capture, parse_site_key
@@ -147,16 +147,53 @@ class Method:
     phase: str = "all"
     vectors: Vectors = None
 
+def _is_value(x) -> bool:
+    "A finite number (numpy and one-element torch numbers too), not a bool."
+    if torch.is_tensor(x): x = x.item() if x.numel() == 1 and x.dtype != torch.bool else None
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+def _float(s):
+    try: return float(s)
+    except (TypeError, ValueError): return None
+
+def _seq(vals: list, kind) -> str:
+    "`vals` (their texts) written as a list or a tuple literal."
+    s = ", ".join(vals)
+    return f"[{s}]" if kind is list else f"({s}{',' if len(vals) == 1 else ''})"
+
+def _grid(grid, param: Optional[str], name: str, default, what: str = "grid", kind=list) -> list:
+    """The values of `param` a method sweeps: `grid` checked (None: `default`). A method without a parameter takes only
+    None or [None]. The one check behind `method(..., grid=)`, `sweep(..., grid=)` and the grids of `StudyConfig`
+    (`what`: the argument's name, `kind`: list or tuple, as the fix writes it): a bad grid names itself and the fix."""
+    if param is None:
+        if grid is None or (isinstance(grid, (list, tuple)) and list(grid) == [None]): return [None]
+        raise ValueError(f"Method '{name}' has no parameter: drop {what} (or pass {what}=[None]); got {what}={grid!r}")
+    if grid is None: grid = () if default is None else default
+    ex = _seq([repr(x) for x in list(default)[:3]] if default else ["1.0"], kind)
+    if _is_value(grid) or isinstance(grid, str) and _is_value(_float(grid)): ex = _seq([str(grid).strip()], kind)   # 90 or '90'
+    elif isinstance(grid, dict) and grid and all(map(_is_value, grid)): ex = _seq([repr(x) for x in grid], kind)
+    ex, a = f"{what}={ex}", kind.__name__
+    if isinstance(grid, (str, bytes, dict)) or not hasattr(grid, "__iter__") or torch.is_tensor(grid) and grid.ndim == 0:
+        raise ValueError(f"{what} must be a {a} of numbers (values of {param}), got {grid!r} ({type(grid).__name__}): pass a {a}, e.g. {ex}")
+    g = list(grid)
+    if not g: raise ValueError(f"{what} is empty: pass at least one value of {param}, e.g. {ex}")
+    for x in g:
+        if not _is_value(x):
+            why = f" ({what}=[None] is for a method without a parameter)" if x is None else ""
+            raise ValueError(f"{what} must be a {a} of finite numbers (values of {param}), got {x!r} ({type(x).__name__}) "
+                             f"in {what}={grid!r}{why}: pass numbers only, e.g. {ex}")
+    return g
+
 def method(v: Vectors, model, layers=None, sites=None, grid=None, name: str = None) -> Method:
     "The `Method` of fitted vectors `v` on `model` (checked against it), optionally at some `layers`/`sites` only."
     spec = get_spec(v.method)
     v.check(model)
     if layers is None: layers = v.meta.get("default_layers")
-    ivs = spec.place(v, None if layers is None else [int(l) for l in layers], sites)
+    ivs = spec.place(v, None if layers is None else _as_layers(layers), sites)
     where = sorted((iv.layer, iv.site) for iv in ivs)
     key = hashlib.sha256(json.dumps([v.key, where, spec.phase]).encode()).hexdigest()[:24]
-    g = list(spec.grid if grid is None else grid)
-    return Method(name or spec.name, ivs, spec.param, g if spec.param else [None], f"{spec.name}:{key}", spec.phase, v)
+    g = _grid(grid, spec.param, name or spec.name, spec.grid)
+    return Method(name or spec.name, ivs, spec.param, g, f"{spec.name}:{key}", spec.phase, v)
 
 # %% ../nbs/14_methods.ipynb #36bd9b04
 PLANE_METHODS = ("ss", "sas", "aas")

@@ -55,6 +55,18 @@ def _dir(v, d: int, name: str) -> torch.Tensor:
 
 def _tol(dtype: torch.dtype) -> float: return max(1e-4, 4 * torch.finfo(dtype).eps)
 
+_ZERO = dict(add=("adding it changes nothing", "is the difference of means zero?"),       # what an all-zero direction does
+             actadd=("adding it changes nothing", "is the difference of means zero?"),
+             dirabl=("there is no direction to ablate", "is the difference of means zero?"),
+             scale_units=("scaling by it changes nothing", "a weight or 0/1 mask needs at least one non-zero unit"))
+
+def _nonzero(x: torch.Tensor, name: str, op: str) -> torch.Tensor:
+    "`x`, else (all zeros) a clear error naming `name`, what operator `op` would do with it, and the fix."
+    if not bool(x.any()):
+        effect, hint = _ZERO.get(op, ("steering with it changes nothing", "was it fitted on identical data?"))
+        raise ValueError(f"{name} is all zeros, so {effect}: {name} must be non-zero ({hint})")
+    return x
+
 def _plane(h: torch.Tensor, b1, b2, check: bool) -> tuple:
     "`(b1, b2)` on h's device in the compute dtype; with `check`, verified orthonormal and re-orthonormalised."
     d = h.shape[-1]
@@ -64,6 +76,9 @@ def _plane(h: torch.Tensor, b1, b2, check: bool) -> tuple:
         n1, n2, dot = float(b1.double().norm()), float(b2.double().norm()), float(b1.double() @ b2.double())
         if not all(map(math.isfinite, (n1, n2, dot))): raise ValueError("b1 and b2 must be finite")
         for name, n in (("b1", n1), ("b2", n2)):
+            if n == 0:
+                raise ValueError(f"{name} is all zeros (||{name}|| = 0), so it has no direction: {name} must be non-zero and "
+                                 f"must be a unit vector (orthonormal_plane(b1, b2) normalises a non-zero pair)")
             if abs(n - 1) > tol:
                 raise ValueError(f"{name} must be a unit vector (||{name}|| = {n:.6g}): pass unit({name}), "
                                  f"or orthonormal_plane(b1, b2) to get an orthonormal pair")
@@ -134,7 +149,7 @@ def dirabl(h: torch.Tensor, u: torch.Tensor, check: bool = True) -> torch.Tensor
     "Directional ablation: `h - (h.u) u` with `u` normalised inside."
     ct = _cdtype(h.dtype)
     u = _dir(u, h.shape[-1], "u").to(h.device, ct)
-    u = unit(u) if check else u / u.norm()
+    u = unit(_nonzero(u, "u", "dirabl")) if check else u / u.norm()
     x = h.to(ct)
     return (x - (x @ u)[..., None] * u).to(h.dtype)
 
@@ -204,6 +219,7 @@ def _bind_dirs(name: str, spec: OpSpec, given: dict) -> dict:
     if spec.dirs == ("b1", "b2"): return dict(zip(("b1", "b2"), _plane(dummy, v["b1"], v["b2"], check=True)))
     x = _dir(v[spec.dirs[0]], d, spec.dirs[0]).to(torch.float32)
     if not bool(torch.isfinite(x).all()): raise ValueError(f"{spec.dirs[0]} must be finite")
+    x = _nonzero(x, spec.dirs[0], name)                          # an all-zero vector would silently steer nothing
     return {spec.dirs[0]: unit(x) if name == "dirabl" else x}
 
 def make_operator(name: str, **params) -> Operator:

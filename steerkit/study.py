@@ -8,8 +8,8 @@ __all__ = ['PAPER_METHODS', 'conditional_plane', 'pick_layer', 'StudyConfig', 's
            'frozen_method', 'layer_sets', 'ablation_study']
 
 # %% ../nbs/10_study.ipynb #7dfc7feb
-import time
-from dataclasses import dataclass, asdict
+import time, numbers
+from dataclasses import dataclass, asdict, fields
 import torch
 import pandas as pd
 from .data_sets import load_prompts, split, caa_behaviour, capability_items as capability_set
@@ -17,7 +17,8 @@ from .operators import unit
 from .directions import calibrate, Plane
 from .evaluate import sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, PPL_VIOLATION
 from .methods import (Vectors, method, get_spec, plane_vectors, direction_vectors, residual_direction,
-                              PLANE_METHODS)
+                              PLANE_METHODS, _grid)
+from .adapters import _as_layers
 from .capture import parse_site_key
 
 # %% ../nbs/10_study.ipynb #ae5c7feb
@@ -60,6 +61,16 @@ class StudyConfig:
     batch_size: int = 32
     n_everyday: int = 96        # everyday-style harmful requests, a second held-out test set (jailbreak direction)
     jailbreak_actadd_grid: tuple = (-0.5, -1.0, -1.5, -2.0)
+
+    def __post_init__(self):
+        "Check the grids where they are given (a bad one would fail deep inside a study): the angle step, strengths, layers."
+        a = self.angle_step
+        if not (isinstance(a, numbers.Integral) and not isinstance(a, bool) and 0 < a <= 360):
+            raise ValueError(f"angle_step must be a positive whole number of degrees, at most 360 (e.g. 10), got {a!r} ({type(a).__name__})")
+        self.angle_step, default = int(a), {f.name: f.default for f in fields(self)}
+        for f in ("actadd_grid", "jailbreak_actadd_grid"):         # ActAdd strengths: the same check as method(..., grid=)
+            setattr(self, f, tuple(_grid(getattr(self, f), "a", "actadd", default[f], what=f, kind=tuple)))
+        self.layers = tuple(_as_layers(self.layers))
 
 def _clip_layers(layers, n): return [l for l in layers if 0 <= l < n] or [n // 3]
 

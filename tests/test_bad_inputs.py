@@ -92,9 +92,6 @@ def test_numpy_integer_layer(mt, add_op):
     pytest.param(lambda m, tok, op: steer.steering(m, steer.interventions(op, 3, "resid_in")), id="interventions"),
     pytest.param(lambda m, tok, op: C.capture(m, tok, ["Hi"], layers=3, progress=False), id="capture"),
 ])
-@xfail("`layers=3` (one int instead of a list) raises a raw TypeError \"'int' object is not iterable\". Should either "
-       "take it as [3] or raise ValueError naming `layers` and the fix, e.g. 'layers must be a list of layer indices, "
-       "got 3 (int): pass layers=[3]'.")
 def test_layers_given_as_one_int(mt, add_op, call):
     try: r = call(*mt, add_op)
     except ValueError as e: check_msg(str(e), cause=["layers", "int"], fix=["layers=[3]"])
@@ -110,9 +107,6 @@ def test_capture_unknown_site(mt):
     raises_clear(ValueError, lambda: C.capture(*mt, ["Hi"], sites=["nope"], progress=False),
                  cause=["Unknown site 'nope'"], fix=["valid sites", "input_layernorm"])
 
-@xfail("capture(..., sites='resid_in') (one name instead of a list) iterates the string's characters and fails with "
-       "\"Unknown site 'r'\", naming a site the user never wrote. `interventions` already takes one string as [site]; "
-       "capture should too (or say 'sites must be a list of site names: pass sites=[\"resid_in\"]').")
 def test_capture_sites_given_as_one_string(mt):
     try: a = C.capture(*mt, ["Hi"], layers=[0], sites="resid_in", progress=False)
     except ValueError as e:
@@ -160,9 +154,6 @@ def test_fit_on_empty_data(mt):
     pytest.param(lambda m, tok: G.generate(m, tok, "Name a fruit.", max_new_tokens=2, progress=False), id="generate"),
     pytest.param(lambda m, tok: C.capture(m, tok, "Name a fruit.", layers=[0], progress=False), id="capture"),
 ])
-@xfail("generate(m, tok, 'Name a fruit.') / capture(m, tok, 'Name a fruit.'): one string instead of a list is "
-       "silently taken as 13 one-character prompts ('N', 'a', ...). `chat` already takes one string as [prompt]; these "
-       "should too (one row), or raise ValueError 'prompts must be a list of strings, got one str: pass [\"...\"]'.")
 def test_one_string_instead_of_a_prompt_list(mt, fn):
     try: r = fn(*mt)
     except ValueError as e: check_msg(str(e), cause=["prompts", "str"], fix=["list"])
@@ -190,6 +181,13 @@ def test_zero_plane_vector(name, which):
     e = torch.eye(D); b = dict(b1=e[0], b2=e[1]); b[which] = torch.zeros(D)
     raises_clear(ValueError, lambda: O.make_operator(name, **b), cause=[f"||{which}|| = 0"], fix=["must be a unit vector"])
 
+@pytest.mark.parametrize("which", ["b1", "b2"])
+def test_zero_plane_vector_is_told_to_be_non_zero(which):
+    "`unit(b1)` fails on a zero vector too, so the fix for a zero b1/b2 is a non-zero vector, not `unit(...)`."
+    e = torch.eye(D); b = dict(b1=e[0], b2=e[1]); b[which] = torch.zeros(D)
+    msg = raises_clear(ValueError, lambda: O.make_operator("ss", **b), cause=[f"{which} is all zeros"], fix=[f"{which} must be non-zero"])
+    assert f"pass unit({which})" not in msg, msg
+
 def test_parallel_plane_vectors():
     e = torch.eye(D)
     raises_clear(ValueError, lambda: O.make_operator("ss", b1=e[0], b2=e[0]),
@@ -198,11 +196,12 @@ def test_parallel_plane_vectors():
 def test_zero_ablation_direction():
     raises_clear(ValueError, lambda: O.make_operator("dirabl", u=torch.zeros(D)), cause=["zero"], fix=["must be non-zero"])
 
+def test_zero_ablation_direction_names_u():
+    "Bound by make_operator and called directly, a zero `u` is named (not 'unit() got a zero ... vector')."
+    for f in (lambda: O.make_operator("dirabl", u=torch.zeros(D)), lambda: O.dirabl(torch.ones(D), torch.zeros(D))):
+        raises_clear(ValueError, f, cause=["u is all zeros", "no direction to ablate"], fix=["u must be non-zero"])
+
 @pytest.mark.parametrize("name", ["add", "actadd", "scale_units"])
-@xfail("make_operator('add'|'actadd', v/r=zeros) and make_operator('scale_units', w=zeros) are accepted, and steering "
-       "with them silently changes nothing (h + m*0 = h). Should raise ValueError naming the argument and 'all zeros', "
-       "with the fix, e.g. \"v is all zeros, so adding it changes nothing: pass a non-zero vector (is the difference of "
-       "means zero?)\". (The kit's own AUSteer/SADI weights and masks have non-zero entries.)")
 def test_all_zero_steering_vector(name):
     arg = O.OPERATORS[name].dirs[0]
     raises_clear(ValueError, lambda: O.make_operator(name, **{arg: torch.zeros(D)}), cause=[arg, "all zeros"], fix=["non-zero"])
@@ -230,11 +229,8 @@ def test_wrong_width_vector_when_steering(mt, name):
 
 
 # ------------------------------------------------------------------------------------ parameter grid of the wrong type
-GRID_REASON = ("`{entry}(..., grid={grid!r})` {now}. The grid should be checked where it is given (`methods.method` and "
-               "`evaluate.sweep`; `grid=None` keeps meaning 'the default grid', and `[None]` stays allowed for a method "
-               "without a parameter such as dirabl, as `compare` passes it): raise ValueError naming 'grid' and the bad "
-               "value or type, and the fix, e.g. \"grid must be a list of numbers, got '90' (str): pass grid=[90]\".")
-GRID_CASES = [   # grid, what happens now in method / in sweep, the cause the message must name, the fix it must name
+GRID_CASES = [   # grid, what happened before the check in method / in sweep, the cause the message must name, the fix it
+    # must name. One check (methods._grid) serves both entry points; grid=None is the default grid, [None] is for dirabl
     ("90", "is taken as the grid ['9', '0']", "silently sweeps theta 9 and 0", ["grid", "str"], ["list"]),
     ({90: 1}, "keeps the dict's keys", "silently sweeps the keys", ["grid", "dict"], ["list"]),
     ([], "gives an empty grid", "fails with 'generate got no prompts' (the wrong cause)", ["grid", "empty"], ["at least one"]),
@@ -250,15 +246,11 @@ def _grid_call(entry, mt, v, grid):
 
 @pytest.mark.parametrize("entry", ["method", "sweep"])
 @pytest.mark.parametrize("grid,cause,fix", [
-    pytest.param(g, c, f, id=repr(g), marks=xfail(GRID_REASON.format(entry="method|sweep", grid=g, now=f"{n1} in method; {n2} in sweep")))
-    for g, n1, n2, c, f in GRID_CASES])
+    pytest.param(g, c, f, id=repr(g)) for g, n1, n2, c, f in GRID_CASES])
 def test_grid_of_the_wrong_type(mt, ss_v, entry, grid, cause, fix):
     raises_clear(ValueError, _grid_call(entry, mt, ss_v, grid), cause=cause, fix=fix)
 
 @pytest.mark.parametrize("entry", ["method", "sweep"])
-@xfail("`method(dirabl_vectors, model, grid=[1.0, 2.0])` silently drops the grid (the method has no parameter) and "
-       "`sweep(..., dirabl_method, grid=[1.0, 2.0])` generates the same unsteered-by-parameter rows twice, labelled "
-       "value 1.0 and 2.0. Should raise ValueError \"Method 'dirabl' has no parameter: drop grid (or pass grid=[None])\".")
 def test_grid_for_a_method_without_parameter(mt, dirabl_v, entry):
     raises_clear(ValueError, _grid_call(entry, mt, dirabl_v, [1.0, 2.0]), cause=["dirabl", "no parameter"], fix=["drop grid"])
 
@@ -267,14 +259,8 @@ def test_grid_none_means_the_default(mt, ss_v):
     assert methods.method(ss_v, mt[0], grid=None).grid == list(methods.ANGLES)
 
 @pytest.mark.parametrize("cfg,name,cause,fix", [
-    pytest.param(dict(jailbreak_actadd_grid=-1.0), "actadd", ["jailbreak_actadd_grid", "float"], ["(-1.0,)"], id="scalar-grid",
-                 marks=xfail("StudyConfig(jailbreak_actadd_grid=-1.0) is accepted and fails later, deep in the study, "
-                             "with a raw TypeError \"'float' object is not iterable\". StudyConfig should check its grids "
-                             "(__post_init__): ValueError \"jailbreak_actadd_grid must be a tuple of numbers, got -1.0 "
-                             "(float): pass (-1.0,)\".")),
-    pytest.param(dict(angle_step=0), "ss", ["angle_step", "0"], ["positive"], id="angle-step-0",
-                 marks=xfail("StudyConfig(angle_step=0) is accepted and fails later with 'range() arg 3 must not be zero'. "
-                             "Should raise ValueError 'angle_step must be a positive number of degrees (e.g. 10), got 0'.")),
+    pytest.param(dict(jailbreak_actadd_grid=-1.0), "actadd", ["jailbreak_actadd_grid", "float"], ["(-1.0,)"], id="scalar-grid"),
+    pytest.param(dict(angle_step=0), "ss", ["angle_step", "0"], ["positive"], id="angle-step-0"),
 ])
 def test_study_config_grid(cfg, name, cause, fix):
     raises_clear(ValueError, lambda: study.jailbreak_grid(name, study.StudyConfig(**cfg)), cause=cause, fix=fix)
