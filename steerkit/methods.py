@@ -113,7 +113,7 @@ class Spec:
         return out
 
 REGISTRY = {}
-BUILTIN = dict(caa="steerkit.caa", austeer="steerkit.austeer", sadi="steerkit.sadi")   # registered on first use
+BUILTIN = dict(caa="steerkit.caa", austeer="steerkit.austeer", sadi="steerkit.sadi", saas="steerkit.saas")   # registered on first use
 
 def register(spec: Spec) -> Spec:
     "Add `spec` to the registry (replacing one of the same name); checks its operator, parameter and phase."

@@ -138,7 +138,8 @@ def jailbreak_vectors(name: str, model, tok, data, plane: Plane, progress=True) 
         r = residual_direction(model, tok, data["calib"], data["calib_neg"], L, progress)
         return direction_vectors(name, r, layer=L, layers=range(model.config.num_hidden_layers), meta=meta)
     from steerkit.caa import swap_ab
-    return spec.fit(model, tok, dict(items=swap_ab(list(data["pairs"]))), layer=L, progress=progress)
+    # the refusal pairs with their answers exchanged: the target behaviour is complying (SAAS decomposes it by that name)
+    return spec.fit(model, tok, dict(items=swap_ab(list(data["pairs"])), behaviour="compliance"), layer=L, progress=progress)
 
 def jailbreak_grid(name: str, cfg) -> list:
     "The grid each method sweeps in the study: angles by `cfg.angle_step`, ActAdd's negative strengths, else the registry's."

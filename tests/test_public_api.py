@@ -522,7 +522,7 @@ RECIPES.update({
     "methods.VectorsError": lambda c, f: raises(f, K.methods.method, c.ss, c.other),
     "methods.register": lambda c, f: check(f(K.methods.get_spec("ss")), lambda s: K.methods.REGISTRY["ss"] is s),
     "methods.get_spec": lambda c, f: check(f("caa"), lambda s: s.op == "add" and s.phase == "after_prompt"),
-    "methods.method_names": lambda c, f: check(f(), lambda n: {"ss", "sas", "aas", "actadd", "dirabl", "caa", "austeer", "sadi"} <= set(n)),
+    "methods.method_names": lambda c, f: check(f(), lambda n: {"ss", "sas", "aas", "actadd", "dirabl", "caa", "austeer", "sadi", "saas"} <= set(n)),
     "methods.method": lambda c, f: check(f(c.ss, c.m, layers=c.ss.layers[:1], grid=[90], name="ss-1"),
                                          lambda mm: mm.name == "ss-1" and mm.grid == [90] and len(mm.ivs) == len(c.ss.sites)),
     "methods.plane_vectors": lambda c, f: check(f(c.plane, "sas"), lambda v: v.layers == [0, 1, 2, 3] and v.method == "sas"),
@@ -605,6 +605,41 @@ RECIPES.update({
     "sadi.sadi_vectors": lambda c, f: check(f(c.m, c.tok, c.items, kind="head", K=2, progress=False),
                                             lambda v: sum(int(t.sum()) for t in v.tensors.values()) == 2 * 16),
     "sadi.fit_sadi": lambda c, f: check(f(c.m, c.tok, dict(items=c.items), kind="neuron", K=3, progress=False), lambda v: v.sites == ["mlp_act"]),
+})
+
+# caa sweeps / saas ----------------------------------------------------------------------------------------------------
+def _saas_items(): return K.caa.ab_items("myopic-reward", 12)[0]
+def _pn(c): return K.saas.pos_neg(c.m, c.tok, _saas_items(), 2, progress=False)
+
+RECIPES.update({
+    "caa.ab_activations": lambda c, f: check(f(c.m, c.tok, c.items, layers=[1], progress=False), lambda a: a[0].at(1, "resid_out").shape == (4, 64)),
+    "caa.ab_sweep": lambda c, f: check(f(c.m, c.tok, c.items, [(None, None), (K.methods.method(c.caa_v, c.m), 1.0)]),
+                                       lambda s: s.shape == (2, 4) and ((s > 0) & (s < 1)).all()),
+    "saas.pos_neg": lambda c, f: check(f(c.m, c.tok, c.items, 1, progress=False), lambda pn: pn[0].shape == pn[1].shape == (4, 64)),
+    "saas.letter_signs": lambda c, f: check(f(c.items), lambda s: sorted(s.tolist()) == [-1.0, -1.0, 1.0, 1.0]),
+    "saas.letter_free": lambda c, f: check(f(torch.tensor([[3.0, 1.0], [-1.0, 1.0]]), torch.tensor([1.0, -1.0])),
+                                          lambda dg: dg[0].tolist() == [[1.0, 1.0], [1.0, 1.0]] and dg[1].tolist() == [2.0, 0.0]),
+    "saas.eligibility": lambda c, f: check(f(*_pn(c), letters=K.saas.letter_signs(_saas_items())), lambda t: len(t) == 12 and t.eligible.sum() <= 9),
+    "saas.AgentError": lambda c, f: check(f("x"), lambda e: isinstance(e, RuntimeError)),
+    "saas.Decomposition": lambda c, f: check(f("b", [dict(name="a", description="d", prior=1.0)]), lambda d: d.K == 1 and d.agent == "kit"),
+    "saas.check_decomposition": lambda c, f: check(f('{"sub_behaviours": [{"name": "a", "description": "d", "prior": 2}]}', "b"),
+                                                  lambda d: d.priors.tolist() == [1.0]),
+    "saas.kit_decomposition": lambda c, f: check(f("compliance"), lambda d: d.behaviour == "compliance" and abs(float(d.priors.sum()) - 1) < 1e-9),
+    "saas.check_ratings": lambda c, f: check(f('{"ratings": [[0.5]]}', 1, 1), lambda r: r.tolist() == [[0.5]]),
+    "saas.OpenAIAgent": lambda c, f: check(f("http://127.0.0.1:9/v1", "m"), lambda a: a.model == "m" and "127.0.0.1:9" in a.name),
+    "saas.question_stem": lambda c, f: eq(f("Q?\n\nChoices:\n (A) Yes"), "Q?"),
+    "saas.instance_texts": lambda c, f: check(f(c.items), lambda t: len(t[0]) == 4 and "Answer: " in t[0][0]),
+    "saas.minilm": lambda c, f: check(f(), lambda tm: tm[1].config.hidden_size == 384),
+    "saas.embed": lambda c, f: check(f(["a cat", "a dog"]), lambda e: e.shape == (2, 384)),
+    "saas.embedding_ratings": lambda c, f: check(f(c.items, K.saas.kit_decomposition("refusal")), lambda r: r.shape == (4, 4)),
+    "saas.saas_from_acts": lambda c, f: check(f(*_pn(c), torch.rand(12, 2), torch.tensor([0.5, 0.5]), letters=K.saas.letter_signs(_saas_items())),
+                                             lambda vt: vt[0].shape == (64,) and abs(vt[1].w.sum() - 1) < 1e-9),
+    "saas.ess": lambda c, f: eq(f([0.5, 0.5]), 2.0),
+    "saas.decompose_and_rate": lambda c, f: check(f(c.items, "refusal"), lambda d: d[0].K == 4 and d[1].shape == (4, 4)),
+    "saas.saas_vectors": lambda c, f: check(f(c.m, c.tok, _saas_items(), "myopic-reward", layer=2, progress=False),
+                                           lambda v: v.method == "saas" and v.layers == [2] and v.meta["agent"] == "kit"),
+    "saas.fit_saas": lambda c, f: check(f(c.m, c.tok, dict(items=_saas_items(), behaviour="myopic-reward"), progress=False),
+                                       lambda v: v.layers == [1]),
 })
 
 # study ----------------------------------------------------------------------------------------------------------------
