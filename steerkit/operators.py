@@ -162,22 +162,66 @@ def scale_units(h: torch.Tensor, w: torch.Tensor, a, check: bool = True) -> torc
     x = h.to(ct)
     return (x + _rowparam(a, h, "a")[..., None] * (w * x)).to(h.dtype)
 
+# %% ../nbs/04_operators.ipynb #5f0c2b7e
+def _cos_sin(theta):
+    "cos and sin of `theta` (degrees, reduced mod 360 as in `_rad`, so 360 is exactly 0), with an axis that broadcasts over d."
+    t = torch.deg2rad(torch.remainder(theta, 360.))[..., None]
+    return t.cos(), t.sin()
+
+def _ss_kernel(theta, b1, b2):
+    "SS as `h + (h.b1) u + (h.b2) w`: the rotation minus the identity, applied to b1 and b2, formed once."
+    cos, sin = _cos_sin(theta)
+    u, w = (cos - 1) * b1 + sin * b2, (cos - 1) * b2 - sin * b1
+    return lambda x: x.addcmul((x @ b1).unsqueeze(-1), u).addcmul_((x @ b2).unsqueeze(-1), w)
+
+def _sas_parts(theta, b1, b2):
+    cos, sin = _cos_sin(theta)
+    def f(x):
+        c1, c2 = (x @ b1).unsqueeze(-1), (x @ b2).unsqueeze(-1)
+        r = torch.hypot(c1, c2)                                        # ||Ph||
+        return x.addcmul(r * cos - c1, b1).addcmul_(r * sin - c2, b2), c1
+    return f
+
+def _sas_kernel(theta, b1, b2):
+    f = _sas_parts(theta, b1, b2)
+    return lambda x: f(x)[0]
+
+def _aas_kernel(theta, b1, b2):
+    f = _sas_parts(theta, b1, b2)
+    def g(x):
+        y, c1 = f(x)
+        return torch.where(c1 > 0, y, x)
+    return g
+
+def _add_kernel(m, v):
+    mv = m[..., None] * v                                              # `m v`, one row per batch row
+    return lambda x: x + mv
+
+def _dirabl_kernel(_, u):
+    u = u / u.norm()                                                   # unit in the compute dtype (float64 too)
+    return lambda x: x.addcmul((x @ u).unsqueeze(-1), u, value=-1)
+
+def _scale_kernel(a, w):
+    s = a[..., None] * w                                               # `a w`, one row per batch row
+    return lambda x: x.addcmul(s, x)
+
 # %% ../nbs/04_operators.ipynb #0e03f053
 @dataclass(frozen=True)
 class OpSpec:
-    "How to call one operator: its function, the direction arguments it needs, the name of its per-row parameter."
+    "How to call one operator: its function, the direction arguments it needs, the name of its per-row parameter, its kernel."
     fn: Callable
     dirs: tuple
     param: Optional[str]
+    kernel: Callable = None   # kernel(param, *dirs) -> f(x): param and dirs checked, in x's dtype and device
 
 OPERATORS = {
-    "ss":     OpSpec(ss_rotate, ("b1", "b2"), "theta"),
-    "sas":    OpSpec(sas,       ("b1", "b2"), "theta"),
-    "aas":    OpSpec(aas,       ("b1", "b2"), "theta"),
-    "actadd": OpSpec(actadd,    ("r",),       "a"),
-    "dirabl": OpSpec(dirabl,    ("u",),       None),
-    "add":    OpSpec(add,       ("v",),       "m"),
-    "scale_units": OpSpec(scale_units, ("w",), "a"),
+    "ss":     OpSpec(ss_rotate, ("b1", "b2"), "theta", _ss_kernel),
+    "sas":    OpSpec(sas,       ("b1", "b2"), "theta", _sas_kernel),
+    "aas":    OpSpec(aas,       ("b1", "b2"), "theta", _aas_kernel),
+    "actadd": OpSpec(actadd,    ("r",),       "a", _add_kernel),
+    "dirabl": OpSpec(dirabl,    ("u",),       None, _dirabl_kernel),
+    "add":    OpSpec(add,       ("v",),       "m", _add_kernel),
+    "scale_units": OpSpec(scale_units, ("w",), "a", _scale_kernel),
 }
 
 # %% ../nbs/04_operators.ipynb #55e50f6d
@@ -198,15 +242,30 @@ class Operator:
     @property
     def param_name(self) -> Optional[str]: return self.spec.param
 
-    def __call__(self, h: torch.Tensor, param=None) -> torch.Tensor:
+    def _param(self, param):
+        "The parameter to use (`param`, else the bound default), else the error saying how to pass one."
         if self.spec.param is None:
             if param is not None: raise ValueError(f"Operator '{self.name}' takes no parameter, got {param!r}")
-            return self.spec.fn(h, **self.dirs, check=False)
+            return None
         p = self.default if param is None else param
         if p is None:
             raise ValueError(f"Operator '{self.name}' needs {self.spec.param}: call op(h, {self.spec.param}) "
                              f"or bind a default with make_operator('{self.name}', ..., {self.spec.param}=...)")
-        return self.spec.fn(h, **self.dirs, **{self.spec.param: _per_row(p, h)}, check=False)
+        return p
+
+    def prepare(self, h: torch.Tensor, param=None) -> Callable:
+        "`f` with `f(x) = op(x, param)` for `x` of `h`'s width, dtype and device: parameter and directions checked and combined once."
+        p, d = self._param(param), h.shape[-1]
+        for k, v in self.dirs.items(): _dir(v, d, k)
+        if self.spec.kernel is None:
+            kw = {} if p is None else {self.spec.param: p}
+            return lambda x: self.spec.fn(x, **self.dirs, **{k: _per_row(v, x) for k, v in kw.items()}, check=False)
+        ct = _cdtype(h.dtype)
+        f = self.spec.kernel(None if p is None else _rowparam(_per_row(p, h), h, self.spec.param),
+                             *(self.dirs[k].to(h.device, ct) for k in self.spec.dirs))
+        return f if ct == h.dtype else (lambda x: f(x.to(ct)).to(x.dtype))
+
+    def __call__(self, h: torch.Tensor, param=None) -> torch.Tensor: return self.prepare(h, param)(h)
 
 # %% ../nbs/04_operators.ipynb #aa8f6dd2
 def _bind_dirs(name: str, spec: OpSpec, given: dict) -> dict:

@@ -7,11 +7,13 @@ __all__ = ['PHASES', 'Intervention', 'interventions', 'Steering', 'steering', 'g
            'cache_equivalence', 'batch_vs_alone', 'per_row_gap']
 
 # %% ../nbs/06_steer.ipynb #b1de2626
+import math
 from dataclasses import dataclass
 from typing import Callable
 import torch
 from .adapters import adapter, add_hook, _as_layers
 from .models import chat, encode, rtol
+from .operators import Operator
 
 # %% ../nbs/06_steer.ipynb #04a18c34
 @dataclass
@@ -42,7 +44,7 @@ def _cache_len(kwargs, T: int) -> int:
 
 # %% ../nbs/06_steer.ipynb #dda46b3c
 class Steering:
-    """Hooks for `interventions` on `model`; `param` (None, a number, or one value per batch row) is read at every call.
+    """Hooks for `interventions` on `model`; `param` (None, a number, or one value per batch row) is read at every forward call.
     `rows` (one bool per batch row, or None for all) says which rows are steered: the others pass through unchanged."""
     def __init__(self, model, interventions, param=None, phase="all", prompt_len=None, rows=None):
         if phase not in PHASES: raise ValueError(f"Unknown phase '{phase}': use one of {PHASES}")
@@ -51,6 +53,9 @@ class Steering:
         self.fixed = prompt_len is not None
         self.ad, self.handles, self.offset, self.calls, self.offsets = adapter(model), [], 0, 0, []
         for iv in self.ivs: self.ad.check_layer(iv.layer); self.ad.check_site(iv.site)
+        self.all_rows = self.rows is None or bool(self.rows.all())
+        self.no_rows = self.rows is not None and not bool(self.rows.any())
+        self._fns = None                  # this forward call's prepared hook functions (see `_start`)
 
     def _param(self, B, device):
         p = self.param
@@ -67,22 +72,43 @@ class Steering:
             raise ValueError(f"Steering got {self.rows.shape[0]} `rows` flags for a batch of {B} rows: pass one per row")
         return self.rows.to(device)[:, None, None]
 
-    def _mask(self, x):
-        "(B or 1, T or 1, 1) bool of the positions (and rows) to steer, or None for all."
-        r = self._rows(x.shape[0], x.device)
+    def _mask(self, B, T, device):
+        "(B or 1, T or 1, 1) bool of the positions (and rows) of this forward call to steer; None for all of them, False for none."
+        r = self._rows(B, device)
+        if self.no_rows: return False
+        if self.all_rows: r = None
         if self.phase == "all": return r
-        T = x.shape[1]
-        pos = torch.arange(self.offset, self.offset + T, device=x.device)
-        P = self.prompt_len
-        m = {"prompt": pos < P, "generated": pos >= P, "after_prompt": pos >= P - 1, "last_prompt": pos == P - 1}[self.phase]
-        return m[None, :, None] if r is None else m[None, :, None] & r
+        lo, hi, P = self.offset, self.offset + T, self.prompt_len          # positions lo..hi-1; steer those in [a, b)
+        a, b = {"prompt": (0, P), "generated": (P, math.inf), "after_prompt": (P - 1, math.inf), "last_prompt": (P - 1, P)}[self.phase]
+        if a <= lo and hi <= b: return r
+        if hi <= a or b <= lo: return False
+        pos = torch.arange(lo, hi, device=device)
+        m = ((pos >= a) & (pos < b))[None, :, None]
+        return m if r is None else m & r
+
+    def _start(self, B, T, device):
+        "The state of one forward call that every hook shares: the parameter tensor, the mask, the functions prepared so far."
+        self._p, self._m, self._fns = self._param(B, device), self._mask(B, T, device), {}
+
+    def _prepare(self, fn, x):
+        "`fn` for this forward call as `f(x) -> x' or None (unchanged)`: an `Operator` prepared once, the mask applied."
+        p, m = self._p, self._m
+        if p is not None: p = p.to(x.device)
+        g = fn.prepare(x, p) if isinstance(fn, Operator) else (lambda h: fn(h, p).to(h.dtype))   # errors surface here
+        if m is False: return lambda h: None
+        if m is None: return g
+        m = m.to(x.device)
+        return lambda h: torch.where(m, g(h), h)
 
     def _wrap(self, iv):
-        def fn(x):
-            new = iv.fn(x, self._param(x.shape[0], x.device))
-            m = self._mask(x)
-            return new.to(x.dtype) if m is None else torch.where(m, new.to(x.dtype), x)
-        return fn
+        fn = iv.fn
+        def hook(x):
+            if self._fns is None: self._start(x.shape[0], x.shape[1], x.device)   # a forward call the pre-hook did not see
+            k = (id(fn), x.dtype, x.device, x.shape[-1])
+            f = self._fns.get(k)
+            if f is None: f = self._fns[k] = self._prepare(fn, x)
+            return f(x)
+        return hook
 
     def _pre(self, mod, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
@@ -91,6 +117,7 @@ class Steering:
         replay = kwargs.get("use_cache") is False and self.prompt_len is not None   # a decode step without the cache
         if self.offset == 0 and not self.fixed and not replay: self.prompt_len = ids.shape[1]
         self.offsets.append(self.offset); self.calls += 1
+        self._start(ids.shape[0], ids.shape[1], ids.device)
 
     def __enter__(self):
         stack = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model.base_model
