@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from .models import model_fingerprint, package_dir
 from .adapters import adapter
 from .data_sets import data_dir
@@ -258,7 +257,7 @@ def saas_from_acts(pos, neg, ratings, priors, rho: float = 0.7, T: float = 0.1, 
 
 def ess(w) -> float:
     "Effective number of pairs of weights `w`: 1 / sum w^2."
-    w = torch.as_tensor(np.asarray(w, dtype=np.float64)); return float(1 / (w ** 2).sum())
+    w = torch.tensor(np.array(w, dtype=np.float64)); return float(1 / (w ** 2).sum())
 
 # %% ../nbs/20_saas.ipynb #e074232d
 def decompose_and_rate(items, behaviour: str = None, decomposition: Decomposition = None, agent=None, K: int = 4, fallback: str = None) -> tuple:
