@@ -120,10 +120,10 @@ def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) 
         b = items[i:i + batch_size]
         enc = encode(tok, [s + "(" for s in chat(tok, [r["question"] for r in b])], device=dev)
         ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(enc["attention_mask"])
-        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2], use_cache=True).past_key_values
+        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2], use_cache=True).cache
         for j, (m, value) in enumerate(settings):
             ctx = nullcontext() if m is None else steering(model, m.ivs, param=value, phase=m.phase, prompt_len=T - 1)
-            with ctx: logits = model(input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:], past_key_values=cache,
+            with ctx: logits = model(input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:], cache=cache,
                                      use_cache=True).logits[:, -1]
             cache.crop(-2)                                # back to the question alone
             out[j, i:i + len(b)] = caa_ab_prob(logits, tok, [r["matching"] for r in b]).numpy()
