@@ -609,7 +609,7 @@ RECIPES.update({
 
 # caa sweeps / saas ----------------------------------------------------------------------------------------------------
 def _saas_items(): return K.caa.ab_items("myopic-reward", 12)[0]
-def _pn(c): return K.saas.pos_neg(c.m, c.tok, _saas_items(), 2, progress=False)
+def _saas_pn(c): return K.saas.pos_neg(c.m, c.tok, _saas_items(), 2, progress=False)
 
 RECIPES.update({
     "caa.ab_activations": lambda c, f: check(f(c.m, c.tok, c.items, layers=[1], progress=False), lambda a: a[0].at(1, "resid_out").shape == (4, 64)),
@@ -619,7 +619,7 @@ RECIPES.update({
     "saas.letter_signs": lambda c, f: check(f(c.items), lambda s: sorted(s.tolist()) == [-1.0, -1.0, 1.0, 1.0]),
     "saas.letter_free": lambda c, f: check(f(torch.tensor([[3.0, 1.0], [-1.0, 1.0]]), torch.tensor([1.0, -1.0])),
                                           lambda dg: dg[0].tolist() == [[1.0, 1.0], [1.0, 1.0]] and dg[1].tolist() == [2.0, 0.0]),
-    "saas.eligibility": lambda c, f: check(f(*_pn(c), letters=K.saas.letter_signs(_saas_items())), lambda t: len(t) == 12 and t.eligible.sum() <= 9),
+    "saas.eligibility": lambda c, f: check(f(*_saas_pn(c), letters=K.saas.letter_signs(_saas_items())), lambda t: len(t) == 12 and t.eligible.sum() <= 9),
     "saas.AgentError": lambda c, f: check(f("x"), lambda e: isinstance(e, RuntimeError)),
     "saas.Decomposition": lambda c, f: check(f("b", [dict(name="a", description="d", prior=1.0)]), lambda d: d.K == 1 and d.agent == "kit"),
     "saas.check_decomposition": lambda c, f: check(f('{"sub_behaviours": [{"name": "a", "description": "d", "prior": 2}]}', "b"),
@@ -632,7 +632,7 @@ RECIPES.update({
     "saas.minilm": lambda c, f: check(f(), lambda tm: tm[1].config.hidden_size == 384),
     "saas.embed": lambda c, f: check(f(["a cat", "a dog"]), lambda e: e.shape == (2, 384)),
     "saas.embedding_ratings": lambda c, f: check(f(c.items, K.saas.kit_decomposition("refusal")), lambda r: r.shape == (4, 4)),
-    "saas.saas_from_acts": lambda c, f: check(f(*_pn(c), torch.rand(12, 2), torch.tensor([0.5, 0.5]), letters=K.saas.letter_signs(_saas_items())),
+    "saas.saas_from_acts": lambda c, f: check(f(*_saas_pn(c), torch.rand(12, 2), torch.tensor([0.5, 0.5]), letters=K.saas.letter_signs(_saas_items())),
                                              lambda vt: vt[0].shape == (64,) and abs(vt[1].w.sum() - 1) < 1e-9),
     "saas.ess": lambda c, f: eq(f([0.5, 0.5]), 2.0),
     "saas.decompose_and_rate": lambda c, f: check(f(c.items, "refusal"), lambda d: d[0].K == 4 and d[1].shape == (4, 4)),
