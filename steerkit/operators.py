@@ -175,11 +175,12 @@ def _ss_kernel(theta, b1, b2):
     return lambda x: x.addcmul((x @ b1).unsqueeze(-1), u).addcmul_((x @ b2).unsqueeze(-1), w)
 
 def _sas_parts(theta, b1, b2):
+    "SAS as `h - c1 b1 - c2 b2 + ||Ph|| v` with `v = cos b1 + sin b2` formed once; also returns `c1` (AAS needs it)."
     cos, sin = _cos_sin(theta)
+    v, nb1, nb2 = cos * b1 + sin * b2, -b1, -b2
     def f(x):
         c1, c2 = (x @ b1).unsqueeze(-1), (x @ b2).unsqueeze(-1)
-        r = torch.hypot(c1, c2)                                        # ||Ph||
-        return x.addcmul(r * cos - c1, b1).addcmul_(r * sin - c2, b2), c1
+        return x.addcmul(c1, nb1).addcmul_(c2, nb2).addcmul_(torch.hypot(c1, c2), v), c1
     return f
 
 def _sas_kernel(theta, b1, b2):
@@ -199,7 +200,8 @@ def _add_kernel(m, v):
 
 def _dirabl_kernel(_, u):
     u = u / u.norm()                                                   # unit in the compute dtype (float64 too)
-    return lambda x: x.addcmul((x @ u).unsqueeze(-1), u, value=-1)
+    nu = -u
+    return lambda x: x.addcmul((x @ u).unsqueeze(-1), nu)
 
 def _scale_kernel(a, w):
     s = a[..., None] * w                                               # `a w`, one row per batch row
