@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['AB', 'CAA_SITE', 'ab_items', 'swap_ab', 'ab_splits', 'ab_activations', 'caa_vectors', 'caa_normalize', 'ab_scores',
-           'ab_sweep', 'layer_sweep', 'best_layer', 'multiplier_sweep', 'fit_caa']
+           'ab_sweep', 'ABScorer', 'layer_sweep', 'best_layer', 'multiplier_sweep', 'fit_caa']
 
 # %% ../nbs/15_caa.ipynb #eee62fd1
 import random
@@ -20,6 +20,7 @@ from .steer import steering
 from .data_sets import caa_behaviour
 from .metrics import caa_ab_prob
 from .methods import Vectors, Spec, register, method
+from .evaluate import Scorer
 
 # %% ../nbs/15_caa.ipynb #7440fb4f
 AB = ("(A)", "(B)")
@@ -108,26 +109,39 @@ def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np
 # %% ../nbs/15_caa.ipynb #37dbb242
 @torch.no_grad()
 def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) -> np.ndarray:
-    "`(len(settings), len(items))` scores as `ab_scores` gives them, one row per `(Method or None, value)`; each question runs once."
+    "`(len(settings), len(items))` scores as `ab_scores` gives them, one row per `(Method or None, value)`; each question runs once (and again whole for a method that steers it)."
     items, settings = list(items), list(settings)
     if not items: raise ValueError("ab_sweep got no items: pass at least one {question, matching, non_matching} item")
-    for m, _ in settings:
-        if m is not None and m.phase not in ("after_prompt", "last_prompt"):
-            raise ValueError(f"ab_sweep reuses the question's KV cache, so it takes methods that steer from the last prompt token on; "
-                             f"'{m.name}' steers phase '{m.phase}': score it with ab_scores")
+    LATE = ("after_prompt", "last_prompt")
+    cheap = any(m is None or m.phase in LATE for m, _ in settings)
     out, dev = np.zeros((len(settings), len(items))), next(model.parameters()).device
     for i in tqdm(range(0, len(items), batch_size), desc="A/B batches", disable=not progress):
         b = items[i:i + batch_size]
         enc = encode(tok, [s + "(" for s in chat(tok, [r["question"] for r in b])], device=dev)
         ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(enc["attention_mask"])
-        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2], use_cache=True).cache
+        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2], use_cache=True).cache if cheap else None
         for j, (m, value) in enumerate(settings):
             ctx = nullcontext() if m is None else steering(model, m.ivs, param=value, phase=m.phase, prompt_len=T - 1)
-            with ctx: logits = model(input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:], cache=cache,
-                                     use_cache=True).logits[:, -1]
-            cache.crop(-2)                                # back to the question alone
+            if m is not None and m.phase not in LATE:    # it steers the question: run it whole
+                with ctx: logits = model(**enc, position_ids=pos).logits[:, -1]
+            else:
+                with ctx: logits = model(input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:], cache=cache,
+                                         use_cache=True).logits[:, -1]
+                cache.crop(-2)                            # back to the question alone
             out[j, i:i + len(b)] = caa_ab_prob(logits, tok, [r["matching"] for r in b]).numpy()
     return out
+
+# %% ../nbs/15_caa.ipynb #f65e35f6
+class ABScorer(Scorer):
+    "A/B items scored by the mean of p(matching letter) / (p(A) + p(B)) after '(' (0.5: indifferent; higher: more of the behaviour)."
+    target = "p_match"
+    def __init__(self, batch_size: int = 16): self.batch_size = batch_size
+    def sweep(self, model, tok, items, m, grid):
+        s = ab_sweep(model, tok, items, [(m, x) for x in grid], self.batch_size)
+        return pd.DataFrame(dict(value=list(grid), p_match=s.mean(1), n=s.shape[1], violation=False))
+    def score(self, model, tok, items, m=None, value=None):
+        s = ab_scores(model, tok, items, m, value, self.batch_size)
+        return dict(p_match=float(s.mean()), n=len(s))
 
 # %% ../nbs/15_caa.ipynb #28c9fe68
 def layer_sweep(model, tok, v: Vectors, items, multipliers=(-1.0, 1.0), layers=None, progress=True) -> pd.DataFrame:

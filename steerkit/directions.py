@@ -92,6 +92,7 @@ class Plane:
         keys = list(self.stats.key)
         k = site_key(layer, site)
         if k not in keys: raise KeyError(f"This plane was calibrated at {self.sites} of layers {sorted(set(self.stats.layer))}; no {k}")
+        if self.R is None: raise ValueError(f"This plane ({self.meta.get('construction', 'calibrated')}) carries no difference-of-means vectors (R), so it has no r at {k}: calibrate it with calibrate() / plane_from_acts()")
         return self.R[keys.index(k)]
 
     def save(self, path):

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['COHERENCE', 'coherence_thresholds', 'is_coherent', 'coherent_compliance', 'sweep', 'unsteered', 'summarize', 'choose',
-           'choose_setting', 'mc_prompt', 'capability', 'reference_ppl', 'compare']
+           'choose_setting', 'mc_prompt', 'capability', 'reference_ppl', 'compare', 'Scorer', 'RefusalScorer',
+           'compare_scored']
 
 # %% ../nbs/09_evaluate.ipynb #5787b418
 import time
@@ -133,15 +134,18 @@ def _row(name, setting, t, h, violations, cap, coherence=None, extra=None):
         if coherence is not None: r[f"coherent_compliance_{k}"] = coherent_compliance(e, coherence).mean()
     return dict(r, over_refusal=h.refusal.mean(), **{c: t[c].mean() for c in COHERENCE if c in t}, violations=violations, **cap)
 
-def compare(model, tok, methods, calib, test, harmless, items=None, kl_prompts=None, ppl_threshold=PPL_VIOLATION,
+def compare(model, tok, methods, calib, test, harmless=None, items=None, kl_prompts=None, ppl_threshold=PPL_VIOLATION,
             max_new_tokens=48, batch_size=32, cache=True, progress=True, target="refusal", coherence=None,
-            extra_tests=None) -> dict:
+            extra_tests=None, scorer=None) -> dict:
     """Sweep every `Method` of `methods` on `calib` prompts, choose its value (best `target`, no self-PPL violation
     at `ppl_threshold`), evaluate it on `test` (target) and `harmless` (over-refusal), with capability and KL.
     Returns dict(sweeps=per-value calibration summary, rows=per-prompt rows, table=one row per method; `sweep_s` is the
     wall time of the calibration sweep, 0 where every generation came from the cache). `target` is a column of `summarize`
     ('refusal', 'compliance' or, with `coherence` thresholds, 'coherent_compliance'); `extra_tests` = {name: prompts}
-    are further held-out harmful sets, reported as `compliance_<name>` at the chosen setting."""
+    are further held-out harmful sets, reported as `compliance_<name>` at the chosen setting. With a `scorer` (see `Scorer`)
+    `compare_scored` runs instead: the same choose-on-calibration protocol, any score."""
+    if scorer is not None: return compare_scored(scorer, model, tok, methods, calib, test, items, kl_prompts, batch_size)
+    if harmless is None: raise ValueError("compare's default scorer (refusal keywords) needs `harmless` prompts for over-refusal: pass harmless=[...], or a `scorer`")
     if target == "coherent_compliance" and coherence is None:
         raise ValueError("target='coherent_compliance' needs `coherence` thresholds (see coherence_thresholds)")
     extra_tests = dict(extra_tests or {})
@@ -162,3 +166,42 @@ def compare(model, tok, methods, calib, test, harmless, items=None, kl_prompts=N
         table.append(_row(m.name, "-" if v is None else f"{m.param}={v:g}", t, h, viol, capability(model, tok, m, v, items, kl_prompts), coherence, x))
         table[-1].update(violations_paper_rule=f"{int(sw.violation_paper.sum())}/{len(sw)}", sweep_s=dt)
     return dict(sweeps=pd.concat(sweeps, ignore_index=True), rows=pd.concat(rows, ignore_index=True), table=pd.DataFrame(table))
+
+# %% ../nbs/09_evaluate.ipynb #3693a8b5
+class Scorer:
+    """How `compare_scored` scores a method. `target`: the score's name (higher is better). `sweep(model, tok, data, m, grid)`:
+    one row per value (`value`, `target`, `violation`: True where the value is not admissible). `score(model, tok, data, m, value)`:
+    a dict of held-out numbers, `target` among them (`m=None`: unsteered)."""
+    target = "score"
+    def sweep(self, model, tok, data, m: Method, grid) -> pd.DataFrame: raise NotImplementedError
+    def score(self, model, tok, data, m: Method = None, value=None) -> dict: raise NotImplementedError
+
+class RefusalScorer(Scorer):
+    "Generations scored by refusal keywords: `target` 'refusal', 'compliance' or (with `coherence` thresholds) 'coherent_compliance'."
+    def __init__(self, target="compliance", coherence=None, max_new_tokens=48, batch_size=32, cache=True, ppl_threshold=PPL_VIOLATION):
+        if target == "coherent_compliance" and coherence is None: raise ValueError("target='coherent_compliance' needs `coherence` thresholds (see coherence_thresholds)")
+        self.target, self.coherence, self.ppl_threshold = target, coherence, ppl_threshold
+        self.kw = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache, progress=False, reference=True)
+    def sweep(self, model, tok, data, m, grid):
+        return summarize(sweep(model, tok, data, m, grid=grid, **self.kw), self.ppl_threshold, self.coherence)
+    def score(self, model, tok, data, m=None, value=None):
+        df = unsteered(model, tok, data, **self.kw) if m is None else sweep(model, tok, data, m, grid=[value], **self.kw)
+        return summarize(df, self.ppl_threshold, self.coherence).drop(columns=["method", "value", "violation"]).iloc[0].to_dict()
+
+def compare_scored(scorer: Scorer, model, tok, methods, calib, test, items=None, kl_prompts=None, batch_size=32) -> dict:
+    """`compare`'s protocol with any `Scorer`: per method, `scorer.sweep` on `calib`, the best admissible value frozen,
+    `scorer.score` on `test` beside capability (and KL). Returns dict(sweeps=, table=; `delta_vs_none` = target minus unsteered,
+    `admissible` False where every value violated and the best one was taken anyway)."""
+    if not len(test): raise ValueError("compare_scored got an empty test split: pass held-out data to report on")
+    T = scorer.target
+    base = scorer.score(model, tok, test)
+    table = [dict(method="none", setting="-", admissible=True, **base, delta_vs_none=0.0, **capability(model, tok, None, None, items, kl_prompts, batch_size), sweep_s=0.0)]
+    sweeps = []
+    for m in methods:
+        t0 = time.time(); sw = scorer.sweep(model, tok, calib, m, m.grid).assign(method=m.name); dt = time.time() - t0
+        sweeps.append(sw)
+        v, ok = choose_setting(sw, T, m.param is not None)
+        s = scorer.score(model, tok, test, m, v)
+        table.append(dict(method=m.name, setting="-" if v is None else f"{m.param}={v:g}", admissible=ok, **s,
+                          delta_vs_none=s[T] - base[T], **capability(model, tok, m, v, items, kl_prompts, batch_size), sweep_s=dt))
+    return dict(sweeps=pd.concat(sweeps, ignore_index=True), table=pd.DataFrame(table))

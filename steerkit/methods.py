@@ -258,9 +258,9 @@ register(Spec("dirabl", "dirabl", None, (None,), "all",
 
 # %% ../nbs/14_methods.ipynb #988576ad
 def steered_dims(v: Vectors) -> int:
-    "Dimensions the method can change, summed over its placed (layer, site) pairs."
+    "Dimensions the method can change, summed over its placed (layer, site) pairs (a sparse vector counts its non-zero entries)."
     op, n = get_spec(v.method).op, 0
     for p in v.placement:
         t = v.tensors[next(iter(p["dirs"].values()))]
-        n += {"dirabl": 1}.get(op, 2 if op in PLANE_METHODS else int((t != 0).sum()) if op == "scale_units" else t.shape[-1])
+        n += {"dirabl": 1}.get(op, 2 if op in PLANE_METHODS else int((t != 0).sum()) if op in ("scale_units", "add") else t.shape[-1])
     return n

@@ -23,13 +23,14 @@ from .capture import parse_site_key
 
 # %% ../nbs/10_study.ipynb #ae5c7feb
 def conditional_plane(cond: Plane, beh: Plane, layer: int, site: str) -> Plane:
-    "Plane at one (layer, site): b1 = the condition's diff-in-means direction, b2 = the behaviour's, orthogonalized to b1."
-    b1 = unit(cond.r(layer, site).float())
+    "Plane at one (layer, site): b1 = the condition's diff-in-means direction, b2 = the behaviour's, orthogonalized to b1; its `r` is the condition's."
+    rc = cond.r(layer, site).float()
+    b1 = unit(rc)
     r = beh.r(layer, site).float()
     b2 = unit(r - (r @ b1) * b1)
     st = cond.stats[(cond.stats.layer == layer) & (cond.stats.site == site)].reset_index(drop=True)
     return Plane(b1, b2, [layer], [site], st, torch.ones(1, 1), f"L{layer}.{site}",
-                 dict(cond.meta, construction="conditional", behaviour=beh.meta, cos_b1_behaviour=float(b1 @ unit(r))))
+                 dict(cond.meta, construction="conditional", behaviour=beh.meta, cos_b1_behaviour=float(b1 @ unit(r))), R=rc[None])
 
 # %% ../nbs/10_study.ipynb #aceac9cd
 def pick_layer(model, tok, prompts, beh: Plane, layers, a: float = 1.0, site="resid_in", max_new_tokens=32,

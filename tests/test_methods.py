@@ -82,11 +82,11 @@ def fitted():
     m, tok = tiny_model("llama")
     fit, _ = ab_items("corrigible-neutral-HHH", 8)
     vs = {n: get_spec(n).fit(m, tok, dict(items=fit), progress=False, **kw)
-          for n, kw in (("caa", dict(layer=1)), ("austeer", dict(k=6)), ("sadi", dict(K=2)))}
+          for n, kw in (("caa", dict(layer=1)), ("austeer", dict(k=6)), ("sadi", dict(K=2)), ("sadi-fixed", dict(K=2)))}
     return m, tok, vs
 
 
-@pytest.mark.parametrize("name", ["caa", "austeer", "sadi"])
+@pytest.mark.parametrize("name", ["caa", "austeer", "sadi", "sadi-fixed"])
 def test_new_methods_per_row_and_cache(fitted, name):
     "Per-row parameters (one batch = each row alone) and KV-cache equivalence at each method's token positions."
     m, tok, vs = fitted
@@ -97,6 +97,24 @@ def test_new_methods_per_row_and_cache(fitted, name):
     assert batch_vs_alone(m, tok, prompts, mm.ivs, params).ok
     r = cache_equivalence(m, encode(tok, chat(tok, prompts)), mm.ivs, param=g[-1], phase=mm.phase, max_new_tokens=6)
     assert r.ok, r
+
+
+def test_caa_parity_with_steering_vectors():
+    """CAA's vectors equal those of steering-vectors 0.12.2 (the library that reproduces the original CAA vectors): mean
+    aggregator, read at token -2 (the answer letter), decoder-block output, on the same chat texts, embedded model."""
+    from steering_vectors import train_steering_vector
+    from steerkit.caa import caa_vectors
+    m, tok = load_model()
+    fit, _ = ab_items("sycophancy", 8)
+    L = [0, 12, m.config.num_hidden_layers - 1]
+    v = caa_vectors(m, tok, fit, layers=L, batch_size=4, progress=False)         # batched, left-padded
+    q = [r["question"] for r in fit]
+    pos, neg = chat(tok, q, responses=[r["matching"] for r in fit]), chat(tok, q, responses=[r["non_matching"] for r in fit])
+    sv = train_steering_vector(m, tok, list(zip(pos, neg)), layers=L, read_token_index=-2, batch_size=1)   # one text at a time
+    for l in L:
+        a, b = v.tensors[f"v.{l}"], sv.layer_activations[l].float()
+        assert (a - b).norm() <= 1e-4 * b.norm() + 1e-5, (l, float((a - b).norm()), float(b.norm()))
+        assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.9999
 
 
 def cli(*args, timeout=900):

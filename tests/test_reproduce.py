@@ -104,3 +104,22 @@ def test_quick_benchmarks_have_their_structure(tmp_path):
     s = pd.read_csv(out/"b1_serve.csv")
     assert {"clients", "unsteered tok/s", "ss tok/s", "ss / unsteered (tok/s)"} <= set(s.columns)
     assert (s["ss tok/s"] > 0).all()
+
+def test_quick_methods_comparison_has_its_controls(tmp_path):
+    """T8's quick run: every registered A/B method in the table, AUSteer's three selections (momentum, random, whole block)
+    for every k, and SADI's two rules for every kind and K at every delta, effects relative to the unsteered score."""
+    out = _quick_out(tmp_path)
+    T = pd.read_csv(out/"t8_methods.csv")
+    fct.test_eq(sorted(set(T.method)), ["austeer", "caa", "none", "sadi", "sadi-fixed"])
+    A = pd.read_csv(out/"t8_austeer.csv")
+    fct.test_eq(set(A.selection), {"momentum", "random", "whole block"})
+    mom, rnd = (A[A.selection == s].set_index(["behaviour", "k"]) for s in ("momentum", "random"))
+    fct.test_eq(sorted(mom.index), sorted(rnd.index))
+    fct.test_eq((mom.units == rnd.units).all(), True)                       # the control steers as many units
+    assert (A[A.selection == "whole block"].units > A.k.max()).all()
+    S = pd.read_csv(out/"t8_sadi.csv")
+    fct.test_eq(set(S.kind), {"head", "neuron", "hidden"})
+    n = S.groupby(["behaviour", "kind", "K", "delta"]).rule.nunique()
+    fct.test_eq(set(n), {2})
+    zero = S[S.delta == 0]                                                 # delta = 0 is the unsteered model, for both rules
+    assert (zero.effect.abs() < 1e-3).all(), zero
