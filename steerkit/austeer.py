@@ -22,13 +22,16 @@ def momentum(D: torch.Tensor) -> torch.Tensor:
     return torch.where(P < Q, -1.0, 1.0) * torch.maximum(P, Q).float() / D.shape[0]
 
 # %% ../nbs/16_austeer.ipynb #460d197b
+def _unflatten(layers, sizes, flat) -> list:
+    "`(layer, index)` of each position of `flat` in the layer-major concatenation of `layers` with `sizes` units."
+    starts = torch.tensor([0] + list(sizes)).cumsum(0).tolist()
+    return [(layers[j], i - starts[j]) for i in flat for j in range(len(layers)) if starts[j] <= i < starts[j + 1]]
+
 def top_units(scores: dict, k: int) -> list:
     "The k `(layer, index)` pairs with the largest score over all layers; ties go to the earlier layer, then the lower index (stable sort)."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
     layers = sorted(scores)
-    order = torch.sort(torch.cat([scores[l] for l in layers]), descending=True, stable=True).indices[:k].tolist()
-    starts = torch.tensor([0] + [len(scores[l]) for l in layers]).cumsum(0).tolist()
-    return [(layers[j], i - starts[j]) for i in order for j in range(len(layers)) if starts[j] <= i < starts[j + 1]]
+    return _unflatten(layers, [len(scores[l]) for l in layers], torch.sort(torch.cat([scores[l] for l in layers]), descending=True, stable=True).indices[:k].tolist())
 
 def select_units(betas: dict, k: int) -> list:
     "AUSteer's choice: the k `(layer, unit)` pairs with the largest |beta| over all layers (`top_units` of |beta|)."
@@ -82,9 +85,7 @@ def random_units(betas: dict, k: int, seed: int = 0) -> list:
     "`k` distinct `(layer, unit)` pairs drawn uniformly over all layers' units (the control for momentum selection)."
     layers = sorted(betas); n = [len(betas[l]) for l in layers]
     if not 1 <= k <= sum(n): raise ValueError(f"k must be between 1 and the {sum(n)} units there are, got {k}")
-    flat = torch.randperm(sum(n), generator=torch.Generator().manual_seed(seed))[:k].sort().values.tolist()
-    starts = torch.tensor([0] + n).cumsum(0).tolist()
-    return [(layers[j], i - starts[j]) for i in flat for j in range(len(layers)) if starts[j] <= i < starts[j + 1]]
+    return _unflatten(layers, n, torch.randperm(sum(n), generator=torch.Generator().manual_seed(seed))[:k].sort().values.tolist())
 
 def block_units(betas: dict, layers) -> list:
     "Every unit of `layers` (the whole block at those layers)."

@@ -53,8 +53,7 @@ def sadi_from_diffs(model, diffs: dict, kind: str = "head", K: int = 4, meta=Non
 
 def sadi_vectors(model, tok, items, kind: str = "head", K: int = 4, layers=None, progress=True) -> Vectors:
     "SADI: 0/1 masks (`mask.L`) of the top-K heads / neurons / hidden units by mean signed difference, placed at the last prompt token."
-    if kind not in SADI_KINDS: raise ValueError(f"Unknown SADI kind '{kind}': use one of {', '.join(SADI_KINDS)}")
-    items = list(items)
+    items = list(items)                                   # sadi_diffs checks the kind before any capture
     return sadi_from_diffs(model, sadi_diffs(model, tok, items, [kind], layers, progress)[kind], kind, K, dict(n_items=len(items)))
 
 # %% ../nbs/17_sadi.ipynb #bcf0a011
