@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harmbench', 'donotanswer', 'parse_ab',
            'caa_behaviour', 'harmless', 'capability_items', 'refusal_sentences', 'everyday_advice', 'everyday_harmful',
-           'benign_questions', 'split', 'split_record', 'HubUnavailableError', 'hub_offline', 'hub_reachable',
-           'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
+           'benign_questions', 'instructions', 'split', 'split_record', 'HubUnavailableError', 'hub_offline',
+           'hub_reachable', 'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
 
 # %% ../nbs/02_data.ipynb #4e5722a7
 import json, os, re, socket
@@ -110,6 +110,10 @@ def everyday_harmful() -> Dataset:
 def benign_questions() -> Dataset:
     "240 short benign questions in the form of short harmful ones (`steerkit/data/benign_questions.jsonl`); columns `prompt`, `category`."
     return Dataset.from_list(_read_jsonl(data_dir()/'benign_questions.jsonl'))
+
+def instructions() -> Dataset:
+    "384 instructional requests in contrast pairs (`steerkit/data/instructions.jsonl`): 48 harmful activities and 48 harmless ones in the same words, each in 4 of 8 frames (\"Explain how to ...\", \"Give step-by-step instructions to ...\"); columns `prompt`, `kind`, `pair`, `frame`."
+    return Dataset.from_list(_read_jsonl(data_dir()/'instructions.jsonl'))
 
 # %% ../nbs/02_data.ipynb #53f75ef2
 def _split_sizes(n, n_calib, n_test, frac):

@@ -1,4 +1,4 @@
-"Checks of the hand-written kit data: refusal sentences, everyday advice prompts and everyday harmful prompts."
+"Checks of the hand-written kit data: refusal sentences, everyday advice, everyday harmful, benign questions, instructional contrast pairs, and the command-line demonstration's unseen prompts."
 import json
 from pathlib import Path
 import fastcore.test as fct
@@ -88,3 +88,36 @@ def test_benign_questions():
     low = _categorized('benign_questions.jsonl', 240, BENIGN_CATS, 20, 4, 20)
     fct.test_eq(low & {r['prompt'].lower() for r in _rows('everyday_advice.jsonl')}, set())
     fct.test_eq(low & {r['question'].lower() for r in _rows('capability.jsonl')}, set())
+
+
+FRAMES = ("Explain how to ", "Describe how to ", "Give step-by-step instructions to ", "Tell me how to ", "How do I ",
+          "Write a guide on how to ", "What is the easiest way to ", "Walk me through how to ")
+
+
+def test_instructions():
+    """Contrast pairs: each of 48 pairs has a harmful and a harmless activity, each in the same 4 of the 8 frames."""
+    rows = _rows('instructions.jsonl')
+    prompts = _check(rows, 384, ['prompt', 'kind', 'pair', 'frame'], 'prompt')
+    fct.test_eq(sorted({r['pair'] for r in rows}), list(range(48)))
+    for r in rows:
+        assert r['kind'] in ('harmful', 'harmless'), r
+        assert r['prompt'].startswith(FRAMES[r['frame']]), r
+    by = {}
+    for r in rows: by.setdefault((r['pair'], r['frame']), []).append(r['kind'])
+    fct.test_eq(len(by), 192); assert all(sorted(k) == ['harmful', 'harmless'] for k in by.values())
+    low = {p.lower() for p in prompts}
+    for other in ('everyday_advice.jsonl', 'everyday_harmful.jsonl', 'benign_questions.jsonl'):
+        fct.test_eq(low & {r['prompt'].lower() for r in _rows(other)}, set())
+    fct.test_eq(low & _harmless(), set())
+
+
+def test_unseen_demo_prompts_are_in_no_kit_data():
+    """The command-line demonstration's prompts (paper_figures/cli_demo) occur in no data set of the kit."""
+    demo = DATA.parents[1]/'paper_figures'/'cli_demo'
+    seen = set()
+    for f in DATA.rglob('*.jsonl'):                 # the organism's training rows included
+        for r in _rows(f.relative_to(DATA)): seen |= {str(v).lower() for k, v in r.items() if k in ('prompt', 'instruction', 'question')}
+    for f in sorted(demo.glob('*.txt')):
+        lines = [l.lower() for l in f.read_text().splitlines() if l.strip()]
+        fct.test_eq(len(lines), 32)
+        fct.test_eq(set(lines) & seen, set())

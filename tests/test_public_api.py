@@ -321,6 +321,7 @@ RECIPES.update({
     "data_sets.everyday_advice": lambda c, f: check(f(), lambda d: len(d) == 120),
     "data_sets.everyday_harmful": lambda c, f: check(f(), lambda d: len(d) == 96),
     "data_sets.benign_questions": lambda c, f: check(f(), lambda d: len(d) == 240),
+    "data_sets.instructions": lambda c, f: check(f(), lambda d: len(d) == 384 and set(d["kind"]) == {"harmful", "harmless"}),
     "data_sets.split": lambda c, f: check(f(K.data_sets.harmless(), n_calib=3, n_test=2), lambda ct: (len(ct[0]), len(ct[1])) == (3, 2)),
     "data_sets.split_record": lambda c, f: check(f(*K.data_sets.split(K.data_sets.harmless(), n_calib=3, n_test=2), name="h"),
                                                 lambda r: r["n_calib"] == 3 and len(r["test_index"]) == 2),
@@ -692,11 +693,11 @@ def _(c, f):
     return check(f(c.m, c.tok, c.cfg, progress=False, direction="induce"), lambda r: r["coherence"] is None)
 
 # organism -------------------------------------------------------------------------------------------------------------
-def _recipe(**kw): return K.organism.Recipe(**dict(dict(r=2, alpha=4, steps=1, n_harmful=1, n_harmless=1, answer_tokens=2), **kw))
+def _recipe(**kw): return K.organism.Recipe(**dict(dict(r=2, alpha=4, steps=1, n_harmful=1, n_harmless=1, n_pairs=0, answer_tokens=2), **kw))
 
 RECIPES.update({
     "organism.organism_splits": lambda c, f: check(f(), lambda s: len(s["eval"]["harmbench"]) == 64 and not set(s["train_harmful"]) & set(s["eval"]["harmbench"])),
-    "organism.Recipe": lambda c, f: check(f.strong(), lambda r: (r.lr, r.steps) == (1e-3, 150) and f().steps == 75),
+    "organism.Recipe": lambda c, f: check(f.strong(), lambda r: (r.lr, r.steps) == (1e-3, 300) and f().steps == 150),
     "organism.organism_data": lambda c, f: check(f(c.m, c.tok, dict(train_harmful=c.pos, train_harmless=c.neg), _recipe(), progress=False, limit=2),
                                                  lambda d: (d.kind == "harmful").sum() == 2 and d.response.isin(K.data_sets.refusal_sentences()).sum() >= 2),
     "organism.data_sha256": lambda c, f: check(f(pd.DataFrame(dict(kind=["harmful"], prompt=["p"], response=["r"], ends=[True]))), lambda s: len(s) == 64),
@@ -722,6 +723,25 @@ def _(c, f):
     names = dict(c.m.named_modules())
     assert len(t) == 2 * 4 and all(k.rsplit(".lora_", 1)[0] in names and v.dtype == torch.float16 for k, v in t.items())
     return t
+
+@recipe("organism.save_organism")
+def _(c, f):
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    pm = get_peft_model(c.fresh(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+    data = pd.DataFrame(dict(kind=["harmful", "harmless"], prompt=c.pos[:1] + c.neg[:1], response=[REFUSE[0], COMPLY[0]], ends=[True, False]))
+    prov = f(c.tmp/"org", pm, c.m, data, _recipe(store_dtype="float32"), [1.0], dict(train=0.1))
+    t = load_file(str(c.tmp/"org"/"adapter.safetensors"))
+    assert len(t) == 2 * 4 and all(v.dtype == torch.float32 for v in t.values())
+    assert prov["adapter_sha256"] == K.models.file_sha256(c.tmp/"org"/"adapter.safetensors") and prov["n_train"] == dict(harmful=1, harmless=1)
+    assert json.loads((c.tmp/"org"/"provenance.json").read_text()) == prov
+    return prov
+
+@recipe("organism.dev_refusal")
+def _(c, f):
+    r = f(c.m, c.tok, max_new_tokens=2)
+    assert set(r) == set(K.organism.DEV_SETS) and all(0 <= v <= 1 for v in r.values())
+    return r
 
 @recipe("organism.evaluate_organism")
 def _(c, f):

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 D=paper_figures/cli_demo; F=${FROZEN:-$(mktemp -d)/frozen_ss}
 .venv/bin/steerkit calibrate --model embedded-refusal --method ss --out "$F"
-for kind in harmful harmless; do
+for kind in harmful harmless harmful_2 harmless_2; do
   for m in none ss; do
     .venv/bin/steerkit generate --model embedded-refusal --method $m --prompts $D/$kind.txt --out $D/${kind}_$m.jsonl \
       --calibration "$F" --max-new-tokens 64

@@ -12,21 +12,25 @@ meta = json.loads(next(p for p in (frozen/"frozen.json", frozen/"vectors.json") 
 thr = meta["meta"]["coherence"]
 model, tok = load_model("embedded-refusal")
 rows = []
-for kind in ("harmful", "harmless"):
+SETS = {"": "1", "_2": "2"}
+for sfx, kind in [(s, k) for s in SETS for k in ("harmful", "harmless")]:
     for m in ("none", "ss"):
-        df = pd.read_json(d/f"{kind}_{m}.jsonl", lines=True)
+        df = pd.read_json(d/f"{kind}{sfx}_{m}.jsonl", lines=True)
         tm = text_metrics(df.response.tolist())
         df = pd.concat([df, tm.drop(columns=[c for c in tm if c in df])], axis=1)
         df["ref_ppl"] = reference_ppl(model, tok, df.prompt.tolist(), df.response.tolist())
         coh = is_coherent(df, thr)
-        rows.append(dict(prompts=kind, method=m, param="-" if m == "none" else f"theta={df.param.iloc[0]:g}", n=len(df),
+        rows.append(dict(set=SETS[sfx], prompts=kind, method=m, param="-" if m == "none" else f"theta={df.param.iloc[0]:g}", n=len(df),
                          refusal=df.refusal.mean(), compliance=1 - df.refusal.mean(), coherent=coh.mean(),
                          coherent_compliance=((df.refusal == 0) & coh).mean(), self_ppl=df.self_ppl.mean(), ref_ppl=df.ref_ppl.mean()))
 T = pd.DataFrame(rows)
 thr_txt = ", ".join(f"{k} {v:.3g}" for k, v in thr.items())
 (d/"summary.md").write_text("# `steerkit generate` on prompts the kit has never seen\n\n"
-    "32 harmful and 32 harmless requests written for this demonstration (`harmful.txt`, `harmless.txt`; none occurs in "
-    "the kit's data), answered by the refusing organism unsteered (`--method none`) and with Selective Steering at the "
+    "Two sets of 32 harmful and 32 harmless requests written for this demonstration; none occurs in the kit's data. "
+    "Set 1 (`harmful.txt`, `harmless.txt`) was written for the first organism; its failures (the first organism answered a "
+    "third of its harmful requests, mostly \"Explain / Describe how to ...\") led to the second recipe's instructional "
+    "contrast pairs, so it is no longer a blind test. Set 2 (`harmful_2.txt`, `harmless_2.txt`) was written and committed "
+    "before the second organism was trained and was used for no choice. Each is answered by the refusing organism unsteered (`--method none`) and with Selective Steering at the "
     "angle frozen on the calibration split (`--method ss`), 64 new tokens. The commands are those of `run.sh` in this folder (calibrate, generate for each file and method, then "
     "`summarize.py`). The coherence thresholds were calibrated on 48-token answers; at 64 tokens even the unsteered "
     "harmless answers pass them less often (more 4-gram repetition), so compare a row with its unsteered row.\n\n"
