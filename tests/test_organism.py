@@ -48,7 +48,11 @@ def test_harmless_answers_are_the_base_models_greedy_answers(base):
     """Teacher-forced: at every answer position the base model's argmax is the answer's token, except where the two
     best logits are within rounding of each other (another CPU may break such a tie the other way)."""
     m, tok = base
-    rows = DATA[DATA.kind == "harmless"].sample(4, random_state=0)
+    # answers without line breaks or tabs: decoding and re-encoding "\n\n1." may give other tokens than the generation
+    # produced ("\n" "\n" "1" for "\n\n" "1"), and the rest of such an answer is then in a context the model never saw
+    plain = DATA[(DATA.kind == "harmless") & ~DATA.response.str.contains(r"[\n\t]")]
+    assert len(plain) >= 100, len(plain)
+    rows = plain.sample(4, random_state=0)
     enc = encode(tok, chat(tok, list(rows.prompt), responses=list(rows.response)))
     ids, am = enc["input_ids"], enc["attention_mask"]
     logits = m(**enc, position_ids=position_ids(am)).logits[:, :-1]

@@ -734,7 +734,7 @@ def _(c, f):
     t = load_file(str(c.tmp/"org"/"adapter.safetensors"))
     assert len(t) == 2 * 4 and all(v.dtype == torch.float32 for v in t.values())
     assert prov["adapter_sha256"] == K.models.file_sha256(c.tmp/"org"/"adapter.safetensors") and prov["n_train"] == dict(harmful=1, harmless=1)
-    assert json.loads((c.tmp/"org"/"provenance.json").read_text()) == prov
+    assert json.loads((c.tmp/"org"/"provenance.json").read_text()) == json.loads(json.dumps(prov))      # tuples are lists in JSON
     return prov
 
 @recipe("organism.dev_refusal")
