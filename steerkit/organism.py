@@ -40,21 +40,22 @@ def organism_splits() -> dict:
     bq_res, bq_rest = _reserve(load_prompts("benign_questions"), RESERVED["benign_questions"])
     dna = donotanswer().filter(lambda r: r["category"] in DNA_CATEGORIES)
     dna_res, dna_rest = _reserve(dna, DNA_HELDOUT)
+    (hb_c, hb_t), (hl_c, hl_t) = split(hb, **PAPER_SPLIT), split(hl, **PAPER_SPLIT)     # the paper notebooks' rows
     ins = instructions().to_pandas(); dev = ins.pair % DEV_PAIRS == DEV_PAIRS - 1
     ins_p = lambda kind, held: list(ins.prompt[(ins.kind == kind) & (dev == held)])
     return dict(train_harmful=list(hb_rest["prompt"]) + list(dna_rest["prompt"]) + ins_p("harmful", False),
                 train_harmless=list(hl_rest["prompt"]) + list(adv_rest["prompt"]) + list(bq_rest["prompt"]) + ins_p("harmless", False),
-                eval=dict(harmbench=list(split(hb, **PAPER_SPLIT)[1]["prompt"]), donotanswer=list(dna_res["prompt"]),
-                          harmless=list(split(hl, **PAPER_SPLIT)[1]["prompt"]), everyday_advice=list(adv_res["prompt"]),
+                eval=dict(harmbench=list(hb_t["prompt"]), donotanswer=list(dna_res["prompt"]),
+                          harmless=list(hl_t["prompt"]), everyday_advice=list(adv_res["prompt"]),
                           benign_questions=list(bq_res["prompt"]),
                           everyday_harmful=list(load_prompts("everyday_harmful")["prompt"]),
                           instructions_harmful=ins_p("harmful", True), instructions_harmless=ins_p("harmless", True),
-                          harmbench_dev=_unused(hb_res, hb), harmless_dev=_unused(hl_res, hl)))
+                          harmbench_dev=_unused(hb_res, hb_c, hb_t), harmless_dev=_unused(hl_res, hl_c, hl_t)))
 
-def _unused(reserved, ds) -> list:
+def _unused(reserved, *paper) -> list:
     "Reserved rows that no paper split uses (development rows)."
-    c, t = split(ds, **PAPER_SPLIT)
-    return [p for p in reserved["prompt"] if p not in set(c["prompt"]) | set(t["prompt"])]
+    used = set().union(*(p["prompt"] for p in paper))
+    return [p for p in reserved["prompt"] if p not in used]
 
 # %% ../nbs/13_organism.ipynb #35a96251
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -203,8 +204,8 @@ def _versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
                 peft=peft.__version__, machine=platform.machine(), processor=platform.processor() or "")
 
-def save_organism(out_dir, pm, base, data: pd.DataFrame, recipe: Recipe, losses: list, wall_s: dict, limit: int = None) -> dict:
-    "Write the trained adapter `pm` (in `recipe.store_dtype`), its training rows and provenance into `out_dir`."
+def save_organism(out_dir, pm, base, data: pd.DataFrame, splits: dict, recipe: Recipe, losses: list, wall_s: dict, limit: int = None) -> dict:
+    "Write the trained adapter `pm` (in `recipe.store_dtype`), its training rows (built from `splits`) and provenance into `out_dir`."
     from safetensors.torch import save_file
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     save_file(adapter_tensors(pm, getattr(torch, recipe.store_dtype)), str(out/"adapter.safetensors"))
@@ -212,7 +213,7 @@ def save_organism(out_dir, pm, base, data: pd.DataFrame, recipe: Recipe, losses:
     prov = dict(base=EMBEDDED, base_fingerprint=model_fingerprint(base), recipe=asdict(recipe),
                 data_sha256=data_sha256(data), adapter_sha256=file_sha256(out/"adapter.safetensors"),
                 n_train=dict(harmful=int((data.kind == "harmful").sum()), harmless=int((data.kind == "harmless").sum())),
-                dropped_harmless=len(organism_splits()["train_harmless"][:limit]) - int((data.kind == "harmless").sum()),
+                dropped_harmless=len(splits["train_harmless"][:limit]) - int((data.kind == "harmless").sum()),
                 versions=_versions(), losses=[round(x, 5) for x in losses], wall_s=dict(wall_s), limit=limit)
     (out/"provenance.json").write_text(json.dumps(prov, indent=1))
     return prov
@@ -222,10 +223,11 @@ def build_organism(out_dir=None, recipe: Recipe = Recipe(), evaluate: bool = Tru
     out = Path(out_dir) if out_dir is not None else organism_dir()
     t0 = time.time()
     base, tok = load_model(EMBEDDED)
-    data = organism_data(base, tok, organism_splits(), recipe, progress, limit)
+    splits = organism_splits()
+    data = organism_data(base, tok, splits, recipe, progress, limit)
     t1 = time.time()
     pm, _, losses = train_organism(data, recipe, progress=progress)
-    prov = save_organism(out, pm, base, data, recipe, losses, dict(data=round(t1 - t0, 1), train=round(time.time() - t1, 1)), limit)
+    prov = save_organism(out, pm, base, data, splits, recipe, losses, dict(data=round(t1 - t0, 1), train=round(time.time() - t1, 1)), limit)
     del pm
     return record_evaluation(out, progress) if evaluate else prov
 

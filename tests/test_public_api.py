@@ -730,10 +730,10 @@ def _(c, f):
     from safetensors.torch import load_file
     pm = get_peft_model(c.fresh(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
     data = pd.DataFrame(dict(kind=["harmful", "harmless"], prompt=c.pos[:1] + c.neg[:1], response=[REFUSE[0], COMPLY[0]], ends=[True, False]))
-    prov = f(c.tmp/"org", pm, c.m, data, _recipe(store_dtype="float32"), [1.0], dict(train=0.1))
+    prov = f(c.tmp/"org", pm, c.m, data, dict(train_harmless=c.neg[:1]), _recipe(store_dtype="float32"), [1.0], dict(train=0.1))
     t = load_file(str(c.tmp/"org"/"adapter.safetensors"))
     assert len(t) == 2 * 4 and all(v.dtype == torch.float32 for v in t.values())
-    assert prov["adapter_sha256"] == K.models.file_sha256(c.tmp/"org"/"adapter.safetensors") and prov["n_train"] == dict(harmful=1, harmless=1)
+    assert prov["adapter_sha256"] == K.models.file_sha256(c.tmp/"org"/"adapter.safetensors") and prov["n_train"] == dict(harmful=1, harmless=1) and prov["dropped_harmless"] == 0
     assert json.loads((c.tmp/"org"/"provenance.json").read_text()) == json.loads(json.dumps(prov))      # tuples are lists in JSON
     return prov
 
