@@ -28,6 +28,7 @@ RERUN = ("f1_norms", "f2_layers", "t1_main")     # quick cost on 2 cores: see pa
 TIMING = ("sweep_s", "wall_s")                   # wall-clock seconds: t1_main/t5/t6 'sweep_s' column, t1_run.json 'wall_s'
 TABLES = (".csv", ".md", ".json")
 RTOL = rtol()                                    # sqrt(float32 eps) = 3.5e-4
+NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)")   # a number inside a text cell ("b1.b2 = -1.4e-08")
 ROUNDING_ROW = "max angle error (deg)"           # f1_norm_checks: a row whose measurement is a rounding error
 
 
@@ -50,7 +51,9 @@ def _ulp(s) -> float:
 def _same(a, b, printed=False) -> bool:
     "Equal text, or numbers within RTOL x max(|a|, |b|, 1) (`printed`: or one unit of the last printed digit); NaN equals NaN."
     x, y = _num(a), _num(b)
-    if x is None or y is None: return str(a) == str(b)
+    if x is None or y is None:                             # text: equal words, and numbers in it by the same rule
+        u, v = NUMBER.split(str(a)), NUMBER.split(str(b))
+        return len(u) == len(v) and all(_same(p, q, printed) if k % 2 else p == q for k, (p, q) in enumerate(zip(u, v)))
     if math.isnan(x) or math.isnan(y): return math.isnan(x) and math.isnan(y)
     tol = RTOL * max(abs(x), abs(y), 1.)
     if printed: tol = max(tol, _ulp(a), _ulp(b)) * (1 + 1e-9)
@@ -125,6 +128,10 @@ def test_table_diffs_finds_a_changed_cell(tmp_path):
     assert pair(".csv", csv, csv.replace("1.0,I", "1,I")) == []                              # the same number
     assert pair(".csv", csv, csv.replace("1.0,I", "2,I")) != []
     assert pair(".csv", csv, csv.replace("Sure", "Sure.")) == ["row 0, response: 'Sure' != 'Sure.'"]
+    assert pair(".csv", csv, csv.replace("Sure", "Sure b = -1.4e-08")) != []
+    t = csv.replace("Sure", "b1.b2 = -1.4e-08")
+    assert pair(".csv", t, t.replace("-1.4e-08", "-7.5e-08")) == []                      # a rounding-size number in text
+    assert pair(".csv", t, t.replace("-1.4e-08", "-0.25")) != []
     assert pair(".csv", csv, csv + "actadd,0.5,Ok,1.0\n") != []
     f1 = "quantity,fp32,holds_fp32,verdict\nmax angle error (deg),0.000366,yes,holds; worst error/bound 0.04\n"
     assert pair(".csv", f1, f1.replace("0.000366", "0.000732").replace("0.04", "0.08")) == []  # a rounding error's size
