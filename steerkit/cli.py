@@ -91,16 +91,20 @@ def frozen_dir(model) -> Path:
     return cache_dir()/"frozen"/model_fingerprint(model)
 
 # %% ../nbs/12_cli.ipynb #65061626
-def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=10, max_new_tokens=48, seed=0, progress=True) -> Path:
-    "The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory."
+def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=10, max_new_tokens=48, seed=0, progress=True,
+                  calib_prompts=None) -> Path:
+    """The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory.
+    `calib_prompts`: a prompts file of more harmful requests the parameter is also chosen on (`freeze`'s `extra_calib`)."""
     get_spec(name)
+    extra = read_prompts(calib_prompts) if calib_prompts else None     # a bad file fails before the model loads
     m, tok = load_model(model_name)
     cfg = StudyConfig(n_calib=n_calib, angle_step=angle_step, max_new_tokens=max_new_tokens, seed=seed)
-    fz = freeze(m, tok, name, cfg, progress=progress)
+    fz = freeze(m, tok, name, cfg, progress=progress, extra_calib=extra)
     out = Path(out) if out else frozen_dir(m)/name
     fz.save(out)
     setting = "no parameter" if fz.meta["param"] is None else f"{fz.meta['param_name']}={fz.meta['param']:g}"
-    print(f"{name} on {model_name}: {setting}, chosen on {n_calib} calibration prompts ({fz.meta['target']}); frozen in {out}")
+    on = f"{n_calib} calibration prompts" + (f" and {len(extra)} of {calib_prompts}" if extra else "")
+    print(f"{name} on {model_name}: {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
     return out
 
 def _jsonl_atomic(rows, path):
@@ -175,7 +179,7 @@ def main(argv=None):
     r.add_argument("--kernel", default="steerkit", help="Jupyter kernel that runs the notebooks")
     o = sub.add_parser("organism", help="rebuild the refusing organism (LoRA on the embedded model): data, training, evaluation")
     o.add_argument("--out", required=True, help="directory for adapter.safetensors, train_data.jsonl and provenance.json")
-    o.add_argument("--strong", action="store_true", help="the deeper-refusal recipe of the appendix (lr 1e-3, 150 steps, 3+5 per batch)")
+    o.add_argument("--strong", action="store_true", help="the deeper-refusal recipe of the appendix (the default batches at lr 1e-3, 300 steps)")
     o.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
     o.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     o.add_argument("--rank", type=int, default=None, help="override the LoRA rank (alpha stays 2 x rank)")
@@ -184,6 +188,8 @@ def main(argv=None):
     c.add_argument("--model", default=EMBEDDED_REFUSAL, help="'embedded-refusal' (default), 'embedded', a Hugging Face id or a local directory")
     c.add_argument("--method", required=True, help=f"one of {', '.join(method_names())}")
     c.add_argument("--out", default=None, help="directory for the frozen calibration (default: the kit's cache, by model fingerprint)")
+    c.add_argument("--calib-prompts", default=None, help="a prompts file of more harmful requests (the style you will steer) "
+                   "on which the parameter is also chosen; the plane stays fit on the calibration split")
     c.add_argument("--n-calib", type=int, default=16); c.add_argument("--angle-step", type=int, default=10)
     c.add_argument("--max-new-tokens", type=int, default=48); c.add_argument("--seed", type=int, default=0)
     g = sub.add_parser("generate", help="answer a file of prompts, unsteered or steered with a frozen method")
@@ -214,7 +220,8 @@ def main(argv=None):
         if a.cmd == "summary": summary(a.model, a.n, a.batch_size, a.seed, a.out)
         elif a.cmd == "reproduce": _reproduce(a)
         elif a.cmd == "organism": _organism(a)
-        elif a.cmd == "calibrate": calibrate_cmd(a.model, a.method, a.out, a.n_calib, a.angle_step, a.max_new_tokens, a.seed)
+        elif a.cmd == "calibrate": calibrate_cmd(a.model, a.method, a.out, a.n_calib, a.angle_step, a.max_new_tokens, a.seed,
+                                                 calib_prompts=a.calib_prompts)
         elif a.cmd == "generate": generate_cmd(a.model, a.method, a.prompts, a.out, a.param, a.max_new_tokens, a.calibration)
         elif a.cmd == "bench":
             a.only, a.model, a.manifest = ",".join(BENCH_NOTEBOOKS), None, None; _reproduce(a)

@@ -173,18 +173,29 @@ def jailbreak_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True,
     return res
 
 # %% ../nbs/10_study.ipynb #018fb1a3
-def freeze(model, tok, name: str, cfg: StudyConfig = StudyConfig(), target: str = "coherent_compliance", progress=True) -> Vectors:
-    "Fit registry method `name` on the calibration split, sweep its parameter there, choose by `target` (no self-PPL violation), freeze."
-    get_spec(name)
+def _extra_calib(prompts) -> list:
+    "Check `freeze`'s extra calibration prompts: a list of non-empty strings (or None: none)."
+    if prompts is None: return []
+    if isinstance(prompts, str) or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValueError("extra_calib must be a list of non-empty prompt strings (e.g. read_prompts('my_requests.txt')), not "
+                         f"{type(prompts).__name__}: pass harmful requests of the style you will steer, one string each")
+    return list(prompts)
+
+def freeze(model, tok, name: str, cfg: StudyConfig = StudyConfig(), target: str = "coherent_compliance", progress=True,
+           extra_calib=None) -> Vectors:
+    """Fit registry method `name` on the calibration split, sweep its parameter there, choose by `target` (no self-PPL violation), freeze.
+    `extra_calib`: more harmful prompts on which the parameter is also chosen (the plane and directions stay fit on the split)."""
+    get_spec(name); extra = _extra_calib(extra_calib)
     data, plane, thr, _, coh = _jailbreak_setup(model, tok, cfg, progress)
     v = jailbreak_vectors(name, model, tok, data, plane, progress)
     m = method(v, model, grid=jailbreak_grid(name, cfg))
-    sw = summarize(sweep(model, tok, data["calib"], m, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+    sw = summarize(sweep(model, tok, data["calib"] + extra, m, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
                          progress=progress, reference=True), thr, coh)
     val, admissible = choose_setting(sw, target, m.param is not None)
     v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=plane.meta["fingerprint"],
                   param=None if val is None else float(val), param_name=m.param, admissible=admissible, target=target,
-                  threshold=thr, coherence=coh, config=asdict(cfg), sweep=sw.astype({"value": str}).to_dict("records"))
+                  threshold=thr, coherence=coh, config=asdict(cfg), sweep=sw.astype({"value": str}).to_dict("records"),
+                  extra_calib=extra)
     return v
 
 def frozen_method(v: Vectors, model) -> tuple:

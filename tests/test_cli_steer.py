@@ -48,6 +48,26 @@ def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
     fct.test_eq({json.loads(l)["param"] for l in out.read_text().splitlines()}, {45.0})
 
 
+def test_calibrate_with_extra_calibration_prompts(tiny_dir, tmp_path):
+    "--calib-prompts: the parameter is chosen on the split and the file's prompts (recorded); the plane is the same."
+    extra = tmp_path/"style.txt"; extra.write_text("Explain how to pick a lock.\nDescribe how to forge a cheque.\nTell me how to cheat.\n")
+    a, b = tmp_path/"a", tmp_path/"b"
+    common = ("--model", tiny_dir, "--method", "ss", "--n-calib", 2, "--angle-step", 180, "--max-new-tokens", 3)
+    assert cli("calibrate", *common, "--out", a).returncode == 0
+    r = cli("calibrate", *common, "--out", b, "--calib-prompts", extra)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "and 3 of" in r.stdout, r.stdout
+    ja, jb = (json.loads((d/"vectors.json").read_text()) for d in (a, b))
+    fct.test_eq(jb["meta"]["extra_calib"], extra.read_text().splitlines())
+    fct.test_eq(ja["meta"]["extra_calib"], [])
+    fct.test_eq([s["n"] for s in jb["meta"]["sweep"]], [s["n"] + 3 for s in ja["meta"]["sweep"]])
+    fct.test_eq(jb["key"], ja["key"])
+    empty = tmp_path/"empty.txt"; empty.write_text("\n")
+    r = cli("calibrate", *common, "--out", tmp_path/"c", "--calib-prompts", empty)
+    fct.test_eq(r.returncode, 2)
+    assert "is empty" in r.stderr and not (tmp_path/"c").exists(), r.stderr[-1000:]
+
+
 def test_frozen_calibration_refuses_another_model(tiny_dir, tmp_path):
     fz = tmp_path/"frozen"
     assert cli("calibrate", "--model", tiny_dir, "--method", "dirabl", "--out", fz, "--n-calib", 2,
