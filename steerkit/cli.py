@@ -135,7 +135,8 @@ def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_
         meth, frozen = frozen_method(fz, m)
         if meth.param is None and param is not None: raise ValueError(f"Method '{name}' has no parameter: drop --param")
         pv, pname = (frozen if param is None else float(param)), meth.param
-        source = "frozen on the calibration split" if param is None else "--param"
+        n_extra = len(fz.meta.get("extra_calib", []))
+        source = ("frozen on the calibration split" + (f" and {n_extra} extra prompts" if n_extra else "")) if param is None else "--param"
         df = generate(m, tok, prompts, meth.ivs, params=None if pname is None else pv, method=meth.key, phase=meth.phase, **kw)
     fp = model_fingerprint(m)
     rows = [dict(prompt=r.prompt, response=r.response, method=name, param=pv, param_name=pname, param_source=source,

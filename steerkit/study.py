@@ -176,10 +176,13 @@ def jailbreak_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True,
 def _extra_calib(prompts) -> list:
     "Check `freeze`'s extra calibration prompts: a list of non-empty strings (or None: none)."
     if prompts is None: return []
-    if isinstance(prompts, str) or not all(isinstance(p, str) and p.strip() for p in prompts):
-        raise ValueError("extra_calib must be a list of non-empty prompt strings (e.g. read_prompts('my_requests.txt')), not "
-                         f"{type(prompts).__name__}: pass harmful requests of the style you will steer, one string each")
-    return list(prompts)
+    many = hasattr(prompts, "__iter__") and not isinstance(prompts, (str, bytes))
+    prompts = list(prompts) if many else prompts
+    bad = next((f"item {i}, {p!r}" for i, p in enumerate(prompts) if not (isinstance(p, str) and p.strip())), None) if many \
+          else f"a {type(prompts).__name__}"
+    if bad: raise ValueError("extra_calib must be a list of non-empty prompt strings (e.g. read_prompts('my_requests.txt')); got "
+                             f"{bad}: pass harmful requests of the style you will steer, one string each")
+    return prompts
 
 def freeze(model, tok, name: str, cfg: StudyConfig = StudyConfig(), target: str = "coherent_compliance", progress=True,
            extra_calib=None) -> Vectors:

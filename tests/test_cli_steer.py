@@ -62,6 +62,12 @@ def test_calibrate_with_extra_calibration_prompts(tiny_dir, tmp_path):
     fct.test_eq(ja["meta"]["extra_calib"], [])
     fct.test_eq([s["n"] for s in jb["meta"]["sweep"]], [s["n"] + 3 for s in ja["meta"]["sweep"]])
     fct.test_eq(jb["key"], ja["key"])
+    prompts = tmp_path/"p.txt"; prompts.write_text("Hi\n")
+    r = cli("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", tmp_path/"o.jsonl",
+            "--calibration", b, "--max-new-tokens", 2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads((tmp_path/"o.jsonl").read_text().splitlines()[0])
+    fct.test_eq((row["param"], row["param_source"]), (jb["meta"]["param"], "frozen on the calibration split and 3 extra prompts"))
     empty = tmp_path/"empty.txt"; empty.write_text("\n")
     r = cli("calibrate", *common, "--out", tmp_path/"c", "--calib-prompts", empty)
     fct.test_eq(r.returncode, 2)

@@ -5,7 +5,7 @@
 # was never trained on). The plane and L_disc are the same in both; only the angle's choice differs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-D=paper_figures/cli_demo; T=$(mktemp -d); F=${FROZEN:-$T/frozen_ss}; F2=${FROZEN_MIX:-$T/frozen_ss_mix}
+D=paper_figures/cli_demo; F=${FROZEN:-$D/frozen_ss}; F2=${FROZEN_MIX:-$D/frozen_ss_mix}
 .venv/bin/steerkit calibrate --model embedded-refusal --method ss --out "$F"
 .venv/bin/steerkit calibrate --model embedded-refusal --method ss --out "$F2" --calib-prompts $D/calib_instructions.jsonl
 for kind in harmful harmless harmful_2 harmless_2 harmful_3 harmless_3; do
