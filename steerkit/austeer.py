@@ -9,8 +9,7 @@ __all__ = ['AUSTEER_SITES', 'momentum', 'top_units', 'select_units', 'pair_texts
 # %% ../nbs/16_austeer.ipynb #11a8192e
 import torch
 from .models import model_fingerprint
-from .capture import capture
-from .methods import Vectors, Spec, register
+from .methods import Vectors, Spec, Setting, Contrast, register
 
 # %% ../nbs/16_austeer.ipynb #1349df4c
 AUSTEER_SITES = dict(ffn="mlp_out", attention="attn_heads", layer="resid_out")
@@ -39,16 +38,13 @@ def select_units(betas: dict, k: int) -> list:
 
 # %% ../nbs/16_austeer.ipynb #ae726d00
 def pair_texts(items) -> tuple:
-    "Raw `(positive, negative)` texts of A/B items: question + newline + answer letter (as the data files write them)."
-    pos = [r.get("positive") or f"{r['question']}\n {r['matching']}" for r in items]
-    neg = [r.get("negative") or f"{r['question']}\n {r['non_matching']}" for r in items]
-    return pos, neg
+    "Raw `(positive, negative)` texts AUSteer reads: for A/B items, question + newline + the answer as a bare letter."
+    return tuple(kw["prompts"] for kw in Contrast.of(items).reading("raw", paired=True))
 
 def site_diffs(model, tok, items, sites, layers=None, batch_size=16, progress=True) -> dict:
-    "Per site, per layer, the per-pair differences (N, width) at the last token of the raw positive vs negative text (one capture for all `sites`)."
-    pos, neg = pair_texts(items)
-    kw = dict(sites=list(sites), layers=layers, positions="last", template=False, batch_size=batch_size, progress=progress)
-    ap, an = capture(model, tok, pos, **kw), capture(model, tok, neg, **kw)
+    """Per site, per layer, the per-pair differences (N, width) at the last token of the raw positive vs negative text (one
+    capture for all `sites`); `items`: A/B items or any contrastive data (`Contrast.reading('raw', paired=True)`)."""
+    ap, an = Contrast.of(items).acts(model, tok, "raw", sites=list(sites), layers=layers, paired=True, batch_size=batch_size, progress=progress)
     return {s: {l: ap.at(l, s) - an.at(l, s) for l in ap.layers} for s in sites}
 
 def unit_diffs(model, tok, items, site: str, layers=None, batch_size=16, progress=True) -> dict:
@@ -70,10 +66,9 @@ def austeer_from_betas(betas: dict, units, kind: str = "ffn", meta=None) -> Vect
 def austeer_vectors(model, tok, items, k: int = 10, kind: str = "ffn", layers=None, progress=True) -> Vectors:
     "AUSteer: momenta at every unit of the `kind` site, the global top-k units, one weight vector per layer holding them."
     if kind not in AUSTEER_SITES: raise ValueError(f"Unknown AUSteer site kind '{kind}': use one of {', '.join(AUSTEER_SITES)}")
-    items = list(items)
-    if not items: raise ValueError("AUSteer is fitted on contrast pairs: pass at least one A/B item")
-    betas = {l: momentum(D) for l, D in unit_diffs(model, tok, items, AUSTEER_SITES[kind], layers, progress=progress).items()}
-    return austeer_from_betas(betas, select_units(betas, k), kind, dict(fingerprint=model_fingerprint(model), n_items=len(items)))
+    c = Contrast.of(items)
+    betas = {l: momentum(D) for l, D in unit_diffs(model, tok, c, AUSTEER_SITES[kind], layers, progress=progress).items()}
+    return austeer_from_betas(betas, select_units(betas, k), kind, dict(fingerprint=model_fingerprint(model), n_items=len(c), kind_of_data=c.kind))
 
 # %% ../nbs/16_austeer.ipynb #608242fc
 def betas_of(v: Vectors) -> dict:
@@ -92,10 +87,10 @@ def block_units(betas: dict, layers) -> list:
     return [(int(l), j) for l in sorted(layers) for j in range(len(betas[int(l)]))]
 
 # %% ../nbs/16_austeer.ipynb #79efa645
-def fit_austeer(model, tok, data, k: int = 10, kind: str = "ffn", progress=True, **kw) -> Vectors:
-    "AUSteer's `fit` for the registry: `data['items']` are A/B items."
-    if not data.get("items"): raise ValueError("AUSteer is fitted on A/B items: pass data=dict(items=[...])")
-    return austeer_vectors(model, tok, data["items"], k=k, kind=kind, progress=progress)
+def fit_austeer(model, tok, data, k: int = 10, kind: str = "ffn", progress=True) -> Vectors:
+    "AUSteer's `fit` for the registry: any contrastive data (`Contrast.of`), read raw at the last token (an A/B answer as a bare letter)."
+    return austeer_vectors(model, tok, data, k=k, kind=kind, progress=progress)
 
 register(Spec("austeer", "scale_units", "alpha", (-10.0, -5.0, 0.0, 5.0, 10.0), "all", fit_austeer,
-              "AUSteer: x_j (1 + alpha beta_j) on the global top-k units by momentum"))
+              "AUSteer: x_j (1 + alpha beta_j) on the global top-k units by momentum", reads="raw",
+              settings=(Setting("k", 10, "fixed"), Setting("kind", "ffn", "fixed")), n_dirs=None))

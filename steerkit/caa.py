@@ -15,11 +15,9 @@ import torch
 from tqdm.auto import tqdm
 from .models import chat, encode, position_ids, model_fingerprint
 from .adapters import adapter
-from .capture import capture
-from .steer import steering
 from .data_sets import caa_behaviour
 from .metrics import caa_ab_prob
-from .methods import Vectors, Spec, register, method
+from .methods import Vectors, Spec, Setting, Contrast, register, method
 from .evaluate import Scorer
 
 # %% ../nbs/15_caa.ipynb #7440fb4f
@@ -60,21 +58,19 @@ def ab_splits(behaviour, n_fit: int, n_calib: int, n_test: int, seed: int = 0) -
 CAA_SITE = "resid_out"
 
 def ab_activations(model, tok, items, layers=None, batch_size: int = 16, progress=True) -> tuple:
-    "`(matching, non_matching)` `Activations`: the block output at the answer letter of every item, at `layers` (default all)."
-    items = list(items)
-    if not items: raise ValueError("CAA is fitted on A/B items: pass at least one {question, matching, non_matching} item")
-    q = [r["question"] for r in items]
-    kw = dict(sites=[CAA_SITE], layers=layers, positions=-2, batch_size=batch_size, progress=progress)
-    return (capture(model, tok, q, responses=[r["matching"] for r in items], **kw),
-            capture(model, tok, q, responses=[r["non_matching"] for r in items], **kw))
+    "`(matching, non_matching)` `Activations`: the block output at the answer letter of every A/B item (or `Contrast`), at `layers` (default all)."
+    c = items if isinstance(items, Contrast) else Contrast.from_items(items)
+    return c.acts(model, tok, "chat", sites=[CAA_SITE], layers=layers, batch_size=batch_size, progress=progress)
 
-def caa_vectors(model, tok, items, layers=None, layer: int = None, batch_size: int = 16, progress=True) -> Vectors:
-    "CAA vectors `v.L` = mean(matching) - mean(non-matching) block output at the answer letter, for every layer (or `layers`)."
-    items = list(items)
-    ap, an = ab_activations(model, tok, items, layers, batch_size, progress)
+def caa_vectors(model, tok, data, layers=None, layer: int = None, batch_size: int = 16, progress=True) -> Vectors:
+    """CAA vectors `v.L` = mean(positive) - mean(negative) block output, for every layer (or `layers`): at the answer letter
+    of A/B items, at the last token of other contrastive data (`Contrast.reading('chat')`). Raw: one behaviour has nothing
+    to be normalised against (`caa_normalize` rescales the vectors of several)."""
+    c = Contrast.of(data)
+    ap, an = ab_activations(model, tok, c, layers, batch_size, progress)
     T = {f"v.{l}": ap.at(l, CAA_SITE).mean(0) - an.at(l, CAA_SITE).mean(0) for l in ap.layers}
     n = adapter(model).n_layers
-    meta = dict(fingerprint=model_fingerprint(model), n_items=len(items), default_layers=[n // 3 if layer is None else layer])
+    meta = dict(fingerprint=model_fingerprint(model), n_items=len(c), kind=c.kind, default_layers=[n // 3 if layer is None else layer])
     return Vectors("caa", T, [dict(layer=l, site=CAA_SITE, dirs=dict(v=f"v.{l}")) for l in ap.layers], meta)
 
 # %% ../nbs/15_caa.ipynb #95e8d6c6
@@ -101,7 +97,7 @@ def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np
         b = items[i:i + batch_size]
         enc = encode(tok, [s + "(" for s in chat(tok, [r["question"] for r in b])], device=next(model.parameters()).device)
         T = enc["input_ids"].shape[1]
-        ctx = nullcontext() if m is None else steering(model, m.ivs, param=value, phase=m.phase, prompt_len=T - 1)
+        ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
         with ctx: logits = model(**enc, position_ids=position_ids(enc["attention_mask"])).logits[:, -1]
         out += caa_ab_prob(logits, tok, [r["matching"] for r in b]).tolist()
     return np.array(out)
@@ -121,7 +117,7 @@ def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) 
         ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(enc["attention_mask"])
         cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2], use_cache=True).cache if cheap else None
         for j, (m, value) in enumerate(settings):
-            ctx = nullcontext() if m is None else steering(model, m.ivs, param=value, phase=m.phase, prompt_len=T - 1)
+            ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
             if m is not None and m.phase not in LATE:    # it steers the question: run it whole
                 with ctx: logits = model(**enc, position_ids=pos).logits[:, -1]
             else:
@@ -163,10 +159,10 @@ def multiplier_sweep(model, tok, v: Vectors, items, layer: int, multipliers=(-2.
     return pd.DataFrame([dict(layer=layer, m=float(x), p_match=float(p)) for x, p in zip(multipliers, s)])
 
 # %% ../nbs/15_caa.ipynb #1a3e8e3f
-def fit_caa(model, tok, data, layers=None, layer: int = None, progress=True, **kw) -> Vectors:
-    "CAA's `fit` for the registry: `data['items']` are A/B items."
-    if not data.get("items"): raise ValueError("CAA is fitted on A/B items: pass data=dict(items=[{question, matching, non_matching}, ...])")
-    return caa_vectors(model, tok, data["items"], layers=layers, layer=layer, progress=progress)
+def fit_caa(model, tok, data, layers=None, layer: int = None, progress=True) -> Vectors:
+    "CAA's `fit` for the registry: any contrastive data (`Contrast.of`); A/B items are read at the answer letter."
+    return caa_vectors(model, tok, data, layers=layers, layer=layer, progress=progress)
 
 register(Spec("caa", "add", "m", (-2.0, -1.0, 0.0, 1.0, 2.0), "after_prompt", fit_caa,
-              "CAA: h + m v at one layer's block output, from the last prompt token on"))
+              "CAA: h + m v at one layer's block output, from the last prompt token on", reads="chat",
+              settings=(Setting("layer", "n_layers // 3", "fixed"),), n_dirs=None))

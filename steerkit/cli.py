@@ -16,8 +16,9 @@ from .data_sets import load_prompts, split
 from .reproduce import reproduce, ReproductionError
 from .metrics import refusal_score
 from .generate import generate
-from .study import freeze, frozen_method, StudyConfig
-from .methods import Vectors, get_spec, method_names
+from .study import freeze, StudyConfig
+from .methods import Vectors, get_spec, method_names, method, method_ref
+from .pairs import read_pairs, freeze_pairs
 
 # %% ../nbs/12_cli.ipynb #0847e876
 def layer_summary(acts_pos, acts_neg) -> pd.DataFrame:
@@ -91,20 +92,39 @@ def frozen_dir(model) -> Path:
     return cache_dir()/"frozen"/model_fingerprint(model)
 
 # %% ../nbs/12_cli.ipynb #65061626
+def _grid_arg(grid):
+    "A `--grid` value ('0,1,2' or a list) as floats; None stays None."
+    if grid is None or isinstance(grid, (list, tuple)): return grid
+    try: return [float(x) for x in str(grid).split(",") if x.strip()]
+    except ValueError: raise ValueError(f"--grid takes numbers separated by commas (e.g. --grid 0,1,2,4), got {grid!r}") from None
+
 def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=10, max_new_tokens=48, seed=0, progress=True,
-                  calib_prompts=None) -> Path:
-    """The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory.
-    `calib_prompts`: a prompts file of more harmful requests the parameter is also chosen on (`freeze`'s `extra_calib`)."""
-    get_spec(name)
-    extra = read_prompts(calib_prompts) if calib_prompts else None     # a bad file fails before the model loads
+                  calib_prompts=None, pairs=None, neutral=None, behaviour=None, grid=None, n_fit=0.5) -> Path:
+    """The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory. Without `pairs`, the
+    paper's jailbreak task (`calib_prompts`: more harmful requests the parameter is also chosen on, `freeze`'s `extra_calib`);
+    with `pairs` (a JSON-lines file of positive/negative pairs), `freeze_pairs` on them (`neutral`: a prompts file of
+    requests to keep the answers coherent on; `behaviour`: what SAAS decomposes; `grid`: the strengths to try)."""
+    spec = get_spec(name)
+    if pairs is None and (neutral or behaviour or grid): raise ValueError("--neutral, --behaviour and --grid go with --pairs")
+    if pairs is not None and calib_prompts: raise ValueError("--calib-prompts is for the jailbreak calibration: with --pairs, pass --neutral")
+    extra = read_prompts(calib_prompts) if calib_prompts else None     # bad files fail before the model loads
+    data = read_pairs(pairs) if pairs is not None else None
+    neu, g = (read_prompts(neutral) if neutral else None), _grid_arg(grid)
     m, tok = load_model(model_name)
-    cfg = StudyConfig(n_calib=n_calib, angle_step=angle_step, max_new_tokens=max_new_tokens, seed=seed)
-    fz = freeze(m, tok, name, cfg, progress=progress, extra_calib=extra)
-    out = Path(out) if out else frozen_dir(m)/name
+    if data is not None:
+        kw = {} if behaviour is None else dict(behaviour=behaviour)
+        fz = freeze_pairs(m, tok, spec.name, data, neu, n_fit=n_fit, grid=g, seed=seed, max_new_tokens=max_new_tokens, progress=progress, **kw)
+        on = f"{fz.meta['n_held']} held-out pairs of {pairs} ({fz.meta['n_fit']} fitted)"
+        out = Path(out) if out else frozen_dir(m)/f"{spec.name}-{Path(pairs).stem}"
+    else:
+        cfg = StudyConfig(n_calib=n_calib, angle_step=angle_step, max_new_tokens=max_new_tokens, seed=seed)
+        fz = freeze(m, tok, spec.name, cfg, progress=progress, extra_calib=extra)
+        fz.meta["method_ref"] = method_ref(spec.name)
+        on = f"{n_calib} calibration prompts" + (f" and {len(extra)} of {calib_prompts}" if extra else "")
+        out = Path(out) if out else frozen_dir(m)/spec.name
     fz.save(out)
     setting = "no parameter" if fz.meta["param"] is None else f"{fz.meta['param_name']}={fz.meta['param']:g}"
-    on = f"{n_calib} calibration prompts" + (f" and {len(extra)} of {calib_prompts}" if extra else "")
-    print(f"{name} on {model_name}: {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
+    print(f"{spec.name} on {model_name}: {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
     return out
 
 def _jsonl_atomic(rows, path):
@@ -115,35 +135,42 @@ def _jsonl_atomic(rows, path):
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
 
+def _frozen(m, tok, model_name, spec, calibration, progress) -> Vectors:
+    "The frozen calibration of `spec` to steer with: `calibration`, else the kit's cache (calibrating once if it has none)."
+    path = Path(calibration) if calibration else frozen_dir(m)/spec.name
+    if not (path/"vectors.json").exists():
+        if calibration: raise ValueError(f"No frozen calibration in '{path}': create it with `steerkit calibrate --model {model_name} --method {spec.name} --out {path}`")
+        print(f"No frozen calibration of {spec.name} for {model_name} yet: calibrating once (a few minutes)", file=sys.stderr)
+        calibrate_cmd(model_name, spec.name, path, progress=progress)
+    fz = Vectors.load(path, m)
+    if fz.method != spec.name: raise ValueError(f"The calibration in '{path}' is for method '{fz.method}', not '{spec.name}'")
+    return fz
+
 def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_new_tokens=64, calibration=None,
                  progress=True) -> pd.DataFrame:
     "The `generate` subcommand: answer every prompt of `prompts_file`, unsteered or with the frozen (or given) parameter."
-    if name != "none": get_spec(name)
-    if name == "none" and param is not None: raise ValueError("--param has no meaning with --method none (unsteered)")
+    spec = get_spec(name)
+    if spec.op is None and param is not None: raise ValueError(f"--param has no meaning with --method {spec.name} (unsteered)")
     prompts = read_prompts(prompts_file)
     m, tok = load_model(model_name)
-    kw = dict(max_new_tokens=max_new_tokens, cache=True, progress=progress)
-    if name == "none": df, pv, pname, source = generate(m, tok, prompts, **kw), None, None, "unsteered"
+    if spec.op is None: fz, source = spec.fit(m, tok), "unsteered"          # nothing to fit or freeze
     else:
-        path = Path(calibration) if calibration else frozen_dir(m)/name
-        if not (path/"vectors.json").exists():
-            if calibration: raise ValueError(f"No frozen calibration in '{path}': create it with `steerkit calibrate --model {model_name} --method {name} --out {path}`")
-            print(f"No frozen calibration of {name} for {model_name} yet: calibrating once (a few minutes)", file=sys.stderr)
-            calibrate_cmd(model_name, name, path, progress=progress)
-        fz = Vectors.load(path, m)
-        if fz.method != name: raise ValueError(f"The calibration in '{path}' is for method '{fz.method}', not '{name}'")
-        meth, frozen = frozen_method(fz, m)
-        if meth.param is None and param is not None: raise ValueError(f"Method '{name}' has no parameter: drop --param")
-        pv, pname = (frozen if param is None else float(param)), meth.param
+        fz = _frozen(m, tok, model_name, spec, calibration, progress)
         n_extra = len(fz.meta.get("extra_calib", []))
         source = ("frozen on the calibration split" + (f" and {n_extra} extra prompts" if n_extra else "")) if param is None else "--param"
-        df = generate(m, tok, prompts, meth.ivs, params=None if pname is None else pv, method=meth.key, phase=meth.phase, **kw)
-    fp = model_fingerprint(m)
-    rows = [dict(prompt=r.prompt, response=r.response, method=name, param=pv, param_name=pname, param_source=source,
+        if "n_held" in fz.meta:
+            source = f"frozen on {fz.meta['n_held']} held-out pairs" if param is None else "--param"
+    meth = method(fz, m)
+    if meth.param is None and param is not None: raise ValueError(f"Method '{spec.name}' has no parameter: drop --param")
+    pv = None if meth.param is None else (fz.meta.get("param") if param is None else float(param))
+    if meth.param is not None and pv is None: raise ValueError(f"The calibration of {spec.name} carries no frozen {meth.param}: calibrate it, or pass --param")
+    df = generate(m, tok, prompts, meth.ivs, params=pv, method=meth.key, phase=meth.phase, max_new_tokens=max_new_tokens, cache=True, progress=progress)
+    fp, pname = model_fingerprint(m), meth.param
+    rows = [dict(prompt=r.prompt, response=r.response, method=spec.name, param=pv, param_name=pname, param_source=source,
                  model=model_name, fingerprint=fp, refusal=refusal_score(r.response), self_ppl=r.self_ppl, n_tokens=r.n_tokens)
             for r in df.itertuples()]
     _jsonl_atomic(rows, out)
-    print(f"{len(rows)} answers ({name}{'' if pv is None else f', {pname}={pv:g} ({source})'}) written to {out}; "
+    print(f"{len(rows)} answers ({spec.name}{'' if pv is None else f', {pname}={pv:g} ({source})'}) written to {out}; "
           f"refusal rate {sum(r['refusal'] for r in rows) / len(rows):.2f}")
     return pd.DataFrame(rows)
 
@@ -187,15 +214,21 @@ def main(argv=None):
     o.add_argument("--no-eval", action="store_true", help="skip the evaluation against the targets")
     c = sub.add_parser("calibrate", help="calibrate a method on the calibration split and freeze its parameter")
     c.add_argument("--model", default=EMBEDDED_REFUSAL, help="'embedded-refusal' (default), 'embedded', a Hugging Face id or a local directory")
-    c.add_argument("--method", required=True, help=f"one of {', '.join(method_names())}")
+    c.add_argument("--method", required=True, help=f"one of {', '.join(method_names())}, or MODULE:NAME for a method your module registers")
     c.add_argument("--out", default=None, help="directory for the frozen calibration (default: the kit's cache, by model fingerprint)")
     c.add_argument("--calib-prompts", default=None, help="a prompts file of more harmful requests (the style you will steer) "
                    "on which the parameter is also chosen; the plane stays fit on the calibration split")
+    c.add_argument("--pairs", default=None, help="JSON lines {positive, negative[, prompt]}: fit the method on part of them, choose the "
+                   "strength on the rest (log p(positive) - log p(negative)) with answers to neutral requests kept coherent")
+    c.add_argument("--neutral", default=None, help="with --pairs: a prompts file of neutral requests for the coherence check (default: the kit's)")
+    c.add_argument("--behaviour", default=None, help="with --pairs: the target behaviour, named or described (what SAAS decomposes)")
+    c.add_argument("--grid", default=None, help="with --pairs: strengths to try, comma-separated (default: the method's grid)")
+    c.add_argument("--n-fit", type=float, default=0.5, help="with --pairs: the share (or, if > 1, the number) of pairs to fit on")
     c.add_argument("--n-calib", type=int, default=16); c.add_argument("--angle-step", type=int, default=10)
     c.add_argument("--max-new-tokens", type=int, default=48); c.add_argument("--seed", type=int, default=0)
     g = sub.add_parser("generate", help="answer a file of prompts, unsteered or steered with a frozen method")
     g.add_argument("--model", default=EMBEDDED_REFUSAL)
-    g.add_argument("--method", required=True, help=f"none or one of {', '.join(method_names())}")
+    g.add_argument("--method", required=True, help=f"one of {', '.join(method_names())} (none: unsteered), or MODULE:NAME")
     g.add_argument("--param", type=float, default=None, help="override the frozen parameter (angle, strength, multiplier, alpha, delta)")
     g.add_argument("--prompts", required=True, help="text file, one prompt per line, or JSONL with a 'prompt' field")
     g.add_argument("--out", required=True, help="output JSONL, one line per prompt")
@@ -205,6 +238,7 @@ def main(argv=None):
     v.add_argument("--model", default=EMBEDDED_REFUSAL)
     v.add_argument("--vectors", action="append", default=[], help="a saved Vectors directory (repeat for several); "
                    "the model's frozen calibrations in the kit's cache are added unless --no-frozen")
+    v.add_argument("--method", action="append", default=[], help="MODULE:NAME of a method of your own to import (repeat for several)")
     v.add_argument("--no-frozen", action="store_true", help="do not load the frozen calibrations of `steerkit calibrate` from the cache")
     v.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     v.add_argument("--port", type=int, default=8000)
@@ -222,12 +256,14 @@ def main(argv=None):
         elif a.cmd == "reproduce": _reproduce(a)
         elif a.cmd == "organism": _organism(a)
         elif a.cmd == "calibrate": calibrate_cmd(a.model, a.method, a.out, a.n_calib, a.angle_step, a.max_new_tokens, a.seed,
-                                                 calib_prompts=a.calib_prompts)
+                                                 calib_prompts=a.calib_prompts, pairs=a.pairs, neutral=a.neutral, behaviour=a.behaviour,
+                                                 grid=a.grid, n_fit=int(a.n_fit) if a.n_fit > 1 else a.n_fit)
         elif a.cmd == "generate": generate_cmd(a.model, a.method, a.prompts, a.out, a.param, a.max_new_tokens, a.calibration)
         elif a.cmd == "bench":
             a.only, a.model, a.manifest = ",".join(BENCH_NOTEBOOKS), None, None; _reproduce(a)
         elif a.cmd == "serve":
             from steerkit.serve import serve, Limits
+            for ref in a.method: get_spec(ref)                    # import the user's modules before any vectors load
             serve(a.model, a.vectors, a.host, a.port, a.api_key, Limits(a.max_prompt_tokens, a.max_tokens_limit),
                   a.batch_window_ms / 1000, a.max_batch, frozen=not a.no_frozen)
     except (OSError, ValueError, IndexError, ReproductionError) as e:

@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harmbench', 'donotanswer', 'parse_ab',
            'caa_behaviour', 'harmless', 'capability_items', 'refusal_sentences', 'everyday_advice', 'everyday_harmful',
-           'benign_questions', 'instructions', 'split', 'split_record', 'HubUnavailableError', 'hub_offline',
-           'hub_reachable', 'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts']
+           'benign_questions', 'instructions', 'sentiment_pairs', 'neutral_requests', 'split', 'split_record',
+           'HubUnavailableError', 'hub_offline', 'hub_reachable', 'hub_dataset', 'advbench', 'alpaca',
+           'tiny_benchmarks', 'load_prompts']
 
 # %% ../nbs/02_data.ipynb #4e5722a7
 import json, os, re, socket
@@ -114,6 +115,15 @@ def benign_questions() -> Dataset:
 def instructions() -> Dataset:
     "384 instructional requests in contrast pairs (`steerkit/data/instructions.jsonl`): 48 harmful activities and 48 harmless ones in the same words, each in 4 of 8 frames (\"Explain how to ...\", \"Give step-by-step instructions to ...\"); columns `prompt`, `kind`, `pair`, `frame`."
     return Dataset.from_list(_read_jsonl(data_dir()/'instructions.jsonl'))
+
+# %% ../nbs/02_data.ipynb #4a1e19e5
+def sentiment_pairs() -> list:
+    "128 positive/negative sentence pairs, 8 in each of 16 topics (`steerkit/data/sentiment_pairs.jsonl`): rows `positive`, `negative`, `topic`."
+    return _read_jsonl(data_dir()/'sentiment_pairs.jsonl')
+
+def neutral_requests() -> Dataset:
+    "112 open requests that leave the answer's sentiment free (`steerkit/data/neutral_requests.jsonl`); columns `prompt`, `category`."
+    return Dataset.from_list(_read_jsonl(data_dir()/'neutral_requests.jsonl'))
 
 # %% ../nbs/02_data.ipynb #53f75ef2
 def _split_sizes(n, n_calib, n_test, frac):
@@ -232,6 +242,7 @@ PROMPT_SETS = {
     'everyday_advice':  everyday_advice,
     'everyday_harmful': everyday_harmful,
     'benign_questions': benign_questions,
+    'neutral':     neutral_requests,
     'advbench':    advbench,
     'alpaca':      _alpaca_prompts,
 }

@@ -13,7 +13,6 @@ from contextlib import nullcontext
 import torch
 import pandas as pd
 from .models import chat, encode, position_ids, answer_mask
-from .steer import steering
 from .methods import Method, _grid
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
@@ -107,7 +106,7 @@ def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=
     items = list(items) if items is not None else []
     res = {}
     base = _last_logits(model, tok, list(kl_prompts), batch_size) if kl_prompts is not None else None
-    with (steering(model, m.ivs, param=value, phase=m.phase) if m is not None else nullcontext()):
+    with (m.apply(model, value) if m is not None else nullcontext()):
         if items: res["mc_accuracy"] = mc_accuracy(model, tok, items, prompt_fn=mc_prompt(tok), sep="")
         if base is not None: res["kl"] = next_token_kl(base, _last_logits(model, tok, list(kl_prompts), batch_size)).mean().item()
     return res

@@ -5,10 +5,12 @@
 # %% auto #0
 __all__ = ['REFUSAL_PHRASES', 'PPL_VIOLATION', 'refusal_score', 'compliance_score', 'language_consistency', 'compression_ratio',
            'ngram_repetition', 'text_metrics', 'sequence_logprobs', 'response_logprobs', 'self_ppl', 'ppl_violation',
-           'next_token_kl', 'mc_option_logprobs', 'mc_predict', 'mc_accuracy', 'letter_token_id', 'caa_ab_prob']
+           'next_token_kl', 'mc_option_logprobs', 'mc_predict', 'mc_accuracy', 'letter_token_id', 'caa_ab_prob',
+           'bootstrap_ci']
 
 # %% ../nbs/08_metrics.ipynb #fe2b0560
 import zlib
+import numpy as np
 import regex
 import torch
 import pandas as pd
@@ -226,3 +228,19 @@ def caa_ab_prob(logits_next:torch.Tensor, # (V,) or (B, V) logits of the token a
     if two.ndim != 2 or len(letters) != two.shape[0]:
         raise ValueError(f"got {len(letters)} matching letters for logits of shape {tuple(logits_next.shape)}")
     return two.gather(-1, idx[:, None]).squeeze(-1)
+
+# %% ../nbs/08_metrics.ipynb #4a11d13f
+def bootstrap_ci(x, y=None, n: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Mean of `x` (or of the paired difference `x - y`) with its percentile bootstrap interval: `n` resamples of the
+    items, seeded; returns `dict(mean, lo, hi, n_items)`."""
+    x = np.asarray(x, dtype=float)
+    if y is not None:
+        y = np.asarray(y, dtype=float)
+        if y.shape != x.shape: raise ValueError(f"A paired interval needs one y per x: got {x.shape} and {y.shape}")
+        x = x - y
+    if x.ndim != 1 or len(x) == 0: raise ValueError(f"bootstrap_ci needs a non-empty 1-d sample, got shape {x.shape}")
+    if not 0 < level < 1: raise ValueError(f"level is a probability such as 0.95, got {level}")
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(n, len(x)))
+    means = x[idx].mean(1)
+    a = (1 - level) / 2
+    return dict(mean=float(x.mean()), lo=float(np.quantile(means, a)), hi=float(np.quantile(means, 1 - a)), n_items=len(x))

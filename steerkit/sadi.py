@@ -12,7 +12,7 @@ from .models import model_fingerprint
 from .adapters import adapter, add_hook
 from .models import chat, encode, position_ids
 from .metrics import caa_ab_prob
-from .methods import Vectors, Spec, register
+from .methods import Vectors, Spec, Setting, Contrast, register
 from .austeer import site_diffs, top_units
 
 # %% ../nbs/17_sadi.ipynb #d4491bf5
@@ -30,8 +30,6 @@ def sadi_diffs(model, tok, items, kinds=tuple(SADI_KINDS), layers=None, progress
     "Per kind, per layer, the mean signed difference (pos - neg) of its elements at the last token (one capture for every kind)."
     for k in kinds:
         if k not in SADI_KINDS: raise ValueError(f"Unknown SADI kind '{k}': use one of {', '.join(SADI_KINDS)}")
-    items = list(items)
-    if not items: raise ValueError("SADI is fitted on contrast pairs: pass at least one A/B item")
     D = site_diffs(model, tok, items, list(dict.fromkeys(SADI_KINDS[k] for k in kinds)), layers, progress=progress)
     return {k: {l: d.mean(0) for l, d in D[SADI_KINDS[k]].items()} for k in kinds}
 
@@ -53,8 +51,8 @@ def sadi_from_diffs(model, diffs: dict, kind: str = "head", K: int = 4, meta=Non
 
 def sadi_vectors(model, tok, items, kind: str = "head", K: int = 4, layers=None, progress=True) -> Vectors:
     "SADI: 0/1 masks (`mask.L`) of the top-K heads / neurons / hidden units by mean signed difference, placed at the last prompt token."
-    items = list(items)                                   # sadi_diffs checks the kind before any capture
-    return sadi_from_diffs(model, sadi_diffs(model, tok, items, [kind], layers, progress)[kind], kind, K, dict(n_items=len(items)))
+    c = Contrast.of(items)                                # sadi_diffs checks the kind before any capture
+    return sadi_from_diffs(model, sadi_diffs(model, tok, c, [kind], layers, progress)[kind], kind, K, dict(n_items=len(c), kind_of_data=c.kind))
 
 # %% ../nbs/17_sadi.ipynb #bcf0a011
 def sadi_fixed(v: Vectors) -> Vectors:
@@ -67,21 +65,24 @@ def sadi_fixed(v: Vectors) -> Vectors:
 # %% ../nbs/17_sadi.ipynb #cbe38ffa
 @torch.no_grad()
 def official_logits(model, enc, v: Vectors, s: float, pos: int = -1) -> torch.Tensor:
-    """Last-position logits of the batch `enc` under the released SADI rule: a clean pass records every placed site at
-    position `pos` (the last prompt token), a second pass overwrites the masked elements there with `s` x the record."""
+    """Last-position logits of the batch `enc` under the released SADI rule: a clean pass records the site in every layer
+    at position `pos` (the last prompt token); a second pass overwrites that whole site there, in every layer, with the
+    record (the selected elements with `s` x the record)."""
     if v.method != "sadi": raise ValueError(f"official_logits applies SADI vectors, not '{v.method}' vectors")
     ad, kw = adapter(model), dict(**enc, position_ids=position_ids(enc["attention_mask"]))
-    rec, hooks = {}, []
-    def grab(p):
-        def f(x): rec[p["layer"], p["site"]] = x[:, pos].clone()
+    site, rec = v.placement[0]["site"], {}
+    masks = {p["layer"]: v.tensors[p["dirs"]["w"]].to(torch.bool) for p in v.placement}
+    def grab(l):
+        def f(x): rec[l] = x[:, pos].clone()
         return f
-    def put(p):
-        mk = v.tensors[p["dirs"]["w"]].to(torch.bool)
+    def put(l):
+        mk = masks.get(l)
         def f(x):
-            x = x.clone(); x[:, pos] = torch.where(mk, s * rec[p["layer"], p["site"]], x[:, pos]); return x
+            x = x.clone(); r = rec[l]
+            x[:, pos] = r if mk is None else torch.where(mk.to(x.device), s * r, r); return x
         return f
     for make in (grab, put):
-        hooks = [add_hook(*ad.site_module(p["layer"], p["site"]), make(p)) for p in v.placement]
+        hooks = [add_hook(*ad.site_module(l, site), make(l)) for l in range(ad.n_layers)]
         try: logits = model(**kw).logits[:, -1]
         finally:
             for h in hooks: h.remove()
@@ -97,17 +98,18 @@ def official_ab_scores(model, tok, items, v: Vectors, s: float, batch_size: int 
     return torch.tensor(out)
 
 # %% ../nbs/17_sadi.ipynb #68ba5763
-def fit_sadi(model, tok, data, kind: str = "head", K: int = 4, progress=True, **kw) -> Vectors:
-    "SADI's `fit` for the registry: `data['items']` are A/B items."
-    if not data.get("items"): raise ValueError("SADI is fitted on A/B items: pass data=dict(items=[...])")
-    return sadi_vectors(model, tok, data["items"], kind=kind, K=K, progress=progress)
+def fit_sadi(model, tok, data, kind: str = "head", K: int = 4, progress=True) -> Vectors:
+    "SADI's `fit` for the registry: any contrastive data (`Contrast.of`), read raw at the last token (an A/B answer as a bare letter)."
+    return sadi_vectors(model, tok, data, kind=kind, K=K, progress=progress)
 
+_SADI_SETTINGS = (Setting("kind", "head", "fixed"), Setting("K", 4, "fixed"))
 register(Spec("sadi", "scale_units", "delta", (-1.0, 0.0, 1.0, 4.0, 9.0), "last_prompt", fit_sadi,
-              "SADI: h + delta (mask * h) on the top-K elements, last prompt token"))
+              "SADI: h + delta (mask * h) on the top-K elements, last prompt token", reads="raw", settings=_SADI_SETTINGS))
 
-def fit_sadi_fixed(model, tok, data, kind: str = "head", K: int = 4, progress=True, **kw) -> Vectors:
+def fit_sadi_fixed(model, tok, data, kind: str = "head", K: int = 4, progress=True) -> Vectors:
     "The `sadi-fixed` control's `fit`: SADI's support, the mean difference added there."
     return sadi_fixed(fit_sadi(model, tok, data, kind=kind, K=K, progress=progress))
 
 register(Spec("sadi-fixed", "add", "delta", (-1.0, 0.0, 1.0, 4.0, 9.0), "last_prompt", fit_sadi_fixed,
-              "SADI's control: h + delta d, d = the mean difference on SADI's top-K support, last prompt token"))
+              "SADI's control: h + delta d, d = the mean difference on SADI's top-K support, last prompt token", reads="raw",
+              settings=_SADI_SETTINGS))

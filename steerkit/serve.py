@@ -16,7 +16,6 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 from .models import load_model, model_fingerprint, encode
-from .steer import steering
 from .generate import _eos_ids, tie_margin
 from .methods import Vectors, method, get_spec, method_names
 
@@ -82,6 +81,11 @@ def _number(x, name) -> float:
         raise ServeError(f"'{name}' must be a finite number, got {json.dumps(x)}", param=name)
     return float(x)
 
+def _identity(name) -> bool:
+    "Is `name` a registered method that places nothing (the unsteered one)? False for unknown names (resolved below)."
+    try: return isinstance(name, str) and get_spec(name).op is None
+    except ValueError: return False
+
 def _resolve(self, s) -> Steer:
     "The `Steer` of a request's `steering` field (None or absent: unsteered); a `ServeError` naming the fix otherwise."
     if s is None: return Steer()
@@ -91,7 +95,7 @@ def _resolve(self, s) -> Steer:
     if bad: raise ServeError(f"Unknown field(s) {bad} in 'steering': it takes {list(STEER_KEYS)}", param="steering")
     name, vid = s.get("method"), s.get("vectors")
     held = ", ".join(self.entries) or "none"
-    if name in (None, "none") and vid is None:
+    if vid is None and (name is None or _identity(name)):      # no method, or the registry's unsteered one
         if s.get("param") is not None: raise ServeError("'steering.param' was given without a method: add 'method' (or 'vectors')", param="steering.param")
         return Steer()
     if vid is not None:
@@ -205,7 +209,7 @@ def run_batch(model, tok, jobs) -> list:
     else:
         m = entry.meth
         params = None if m.param is None else [j.steer.param if j.steer.entry is not None else m.grid[0] for j in jobs]
-        with steering(model, m.ivs, param=params, phase=m.phase, rows=[j.steer.entry is not None for j in jobs]): out = gen()
+        with m.apply(model, params, rows=[j.steer.entry is not None for j in jobs]): out = gen()
     logits = torch.stack(out.logits, 1)
     n_prompt = enc["attention_mask"].sum(1).tolist()
     results = []

@@ -16,8 +16,8 @@ from .data_sets import load_prompts, split, caa_behaviour, capability_items as c
 from .operators import unit
 from .directions import calibrate, Plane
 from .evaluate import sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, PPL_VIOLATION
-from .methods import (Vectors, method, get_spec, plane_vectors, direction_vectors, residual_direction,
-                              PLANE_METHODS, _grid)
+from .methods import (Vectors, method, get_spec, plane_vectors, direction_vectors,
+                              Contrast, _grid)
 from .adapters import _as_layers
 from .capture import parse_site_key
 
@@ -130,23 +130,22 @@ PAPER_METHODS = ("ss", "sas", "aas", "actadd", "dirabl")
 
 def _b1_layer(plane: Plane) -> int: return parse_site_key(plane.k_star)[0]
 
+def _settings_for(spec, **avail) -> dict:
+    "The values in `avail` of the settings `spec` declares (the plane, the layer): what the study fixes for every method alike."
+    names = {s.name for s in spec.settings}
+    return {k: v for k, v in avail.items() if k in names}
+
 def jailbreak_vectors(name: str, model, tok, data, plane: Plane, progress=True) -> Vectors:
-    "The fitted vectors of registry method `name` for the paper's experiment (plane methods from `plane`, the rest fitted here)."
-    spec, L = get_spec(name), _b1_layer(plane)
-    if name in PLANE_METHODS: return plane_vectors(plane, name)
-    meta = dict(fingerprint=plane.meta.get("fingerprint"), layer=L)
-    if name in ("actadd", "dirabl"):
-        r = residual_direction(model, tok, data["calib"], data["calib_neg"], L, progress)
-        return direction_vectors(name, r, layer=L, layers=range(model.config.num_hidden_layers), meta=meta)
-    from steerkit.caa import swap_ab
-    # the refusal pairs with their answers exchanged: the target behaviour is complying (SAAS decomposes it by that name)
-    return spec.fit(model, tok, dict(items=swap_ab(list(data["pairs"])), behaviour="compliance"), layer=L, progress=progress)
+    """The fitted vectors of registry method `name` for the paper's experiment. Every method is fitted on the same data, the
+    harmful vs harmless calibration prompts; a method that takes the plane reuses `plane`, one that takes a layer gets b1's."""
+    spec = get_spec(name)
+    c = Contrast.from_prompts(data["calib"], data["calib_neg"], dict(behaviour="refusal"))
+    return spec.fit(model, tok, c, progress=progress, **_settings_for(spec, plane=plane, layer=_b1_layer(plane)))
 
 def jailbreak_grid(name: str, cfg) -> list:
-    "The grid each method sweeps in the study: angles by `cfg.angle_step`, ActAdd's negative strengths, else the registry's."
-    if name in PLANE_METHODS: return list(range(0, 360, cfg.angle_step))
-    if name == "actadd": return list(cfg.jailbreak_actadd_grid)
-    return list(get_spec(name).grid)
+    "The grid each method sweeps in the study: angles by `cfg.angle_step`, ActAdd's strengths `cfg.jailbreak_actadd_grid`, else the registry's."
+    spec = get_spec(name)
+    return list({"theta": range(0, 360, cfg.angle_step), "a": cfg.jailbreak_actadd_grid}.get(spec.param, spec.grid))
 
 def jailbreak_methods(model, tok, data, cfg: StudyConfig, plane: Plane, progress=True, names=PAPER_METHODS) -> tuple:
     "`(methods, layer)`: the registry methods `names` for the paper's experiment; ActAdd's and CAA's layer is b1's layer."

@@ -554,6 +554,34 @@ def _(c, f):
     df = K.evaluate.sweep(c.m, c.tok, ["Hi"], mm, max_new_tokens=2, cache=None, progress=False)
     return check(df, lambda d: d.method.tolist() == ["custom"] and d.value.tolist() == [90])
 
+_TXT = [dict(positive=f"I loved the {w}.", negative=f"I hated the {w}.") for w in ("walk", "film", "meal", "trip")]
+
+RECIPES.update({
+    "methods.Contrast": lambda c, f: check(f.of(_TXT), lambda x: x.kind == "texts" and len(x) == 4 and len(x.split(2)[1]) == 2),
+    "methods.Setting": lambda c, f: check(f("k", 10), lambda s: s.rule == "fixed" and s.default == 10),
+    "methods.builtin_modules": lambda c, f: check(f(), lambda t: {"steerkit.caa", "steerkit.sadi", "steerkit.austeer", "steerkit.saas"} <= set(t)),
+    "methods.method_ref": lambda c, f: eq(f("caa"), "caa"),
+    "methods.method_table": lambda c, f: check(f(), lambda d: {"ss", "none", "sadi-fixed"} <= set(d.name) and (d.set_index("name").reads["austeer"] == "raw")),
+    "methods.mean_difference": lambda c, f: check(f(c.m, c.tok, _TXT, 1, "resid_out", progress=False), lambda r: r.shape == (64,)),
+    "methods.fit_plane_of": lambda c, f: check(f(c.m, c.tok, _pn(c), progress=False), lambda p: p.b1.shape == (64,)),
+    "methods.fit_none": lambda c, f: check(f(c.m, c.tok), lambda v: v.method == "none" and v.placement == []),
+    "metrics.bootstrap_ci": lambda c, f: check(f([1.0, 0.0, 1.0, 1.0]), lambda d: d["lo"] <= d["mean"] == 0.75 <= d["hi"]),
+    "data_sets.sentiment_pairs": lambda c, f: check(f(), lambda r: len(r) == 128 and {"positive", "negative", "topic"} <= set(r[0])),
+    "data_sets.neutral_requests": lambda c, f: check(f(), lambda d: len(d) == 112 and "prompt" in d.column_names),
+    "saas.saas_items": lambda c, f: check(f(K.methods.Contrast.of(_TXT)), lambda r: len(r) == 4 and r[0]["matching_text"] == "I loved the walk."),
+    "saas.described": lambda c, f: check(f("cheerful answers"), lambda d: d.K == 1 and d.subs[0]["description"] == "cheerful answers"),
+    "pairs.read_pairs": lambda c, f: check(f(_write_pairs(c)), lambda x: x.kind == "texts" and len(x) == 4 and "sha256" in x.meta),
+    "pairs.answer_logprobs": lambda c, f: check(f(c.m, c.tok, ["Hi"], ["Hello there."]), lambda a: a.shape == (1, 1) and a[0, 0] < 0),
+    "pairs.pair_effects": lambda c, f: check(f(c.m, c.tok, _TXT), lambda a: a.shape == (1, 4)),
+    "pairs.neutral_split": lambda c, f: check(f(4, 8), lambda t: len(t[0]) == 4 and len(t[1]) == 8 and not set(t[0]) & set(t[1])),
+    "pairs.freeze_pairs": lambda c, f: check(f(c.m, c.tok, "caa", _TXT, neutral=["Hi."], n_fit=2, grid=[0.0, 1.0], max_new_tokens=2, progress=False),
+                                             lambda v: v.meta["param"] in (0.0, 1.0) and v.meta["n_held"] == 2),
+    "pairs.sentiment": lambda c, f: check(f(["A wonderful day!", "An awful day."]), lambda s: s[0] > 0 > s[1]),
+})
+
+def _write_pairs(c):
+    p = c.tmp/"pairs.jsonl"; p.write_text("".join(json.dumps(r) + "\n" for r in _TXT)); return p
+
 # evaluate -------------------------------------------------------------------------------------------------------------
 RECIPES.update({
     "evaluate.coherence_thresholds": lambda c, f: check(f(c.scored), lambda t: {"compression_ratio_min", "ref_ppl_max"} <= set(t)),

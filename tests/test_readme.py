@@ -26,3 +26,14 @@ def test_readme_registry_example_runs(capsys):
     for b in blocks[:2]: exec(compile(b, "README.md", "exec"), ns)
     before, after = map(float, capsys.readouterr().out.strip().splitlines()[-1].split())
     assert 0 < before < 1 and 0 < after < 1 and abs(after - before) > 1e-3
+
+
+def test_readme_pairs_example_runs(capsys):
+    "The block of 'Your own pairs' runs: CAA fitted on 8 sentiment pairs, its multiplier chosen on 8 others, 4 answers scored."
+    block = re.search(r"## Your own pairs.*?```python\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    ns = {}
+    exec(compile(block, "README.md", "exec"), ns)
+    fz = ns["fz"]
+    assert fz.meta["param"] in (0.0, 2.0) and fz.meta["n_fit"] == 8 and fz.meta["n_held"] == 8
+    assert abs(fz.meta["sweep"][0]["effect"]) < 1e-3                 # m = 0: no effect
+    assert len(ns["ans"]) == 4 and all(isinstance(r, str) for r in ns["ans"].response)
