@@ -281,7 +281,7 @@ def _bind_dirs(name: str, spec: OpSpec, given: dict) -> dict:
     x = _dir(v[spec.dirs[0]], d, spec.dirs[0]).to(torch.float32)
     if not bool(torch.isfinite(x).all()): raise ValueError(f"{spec.dirs[0]} must be finite")
     x = _nonzero(x, spec.dirs[0], name)                          # an all-zero vector would silently steer nothing
-    return {spec.dirs[0]: unit(x) if name == "dirabl" else x}
+    return {spec.dirs[0]: unit(x) if spec.dirs == ("u",) else x}   # u: a unit direction (ablation)
 
 def make_operator(name: str, **params) -> Operator:
     "Bind directions (and optionally a default angle/strength) to the operator `name`, one of `OPERATORS`."

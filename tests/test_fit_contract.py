@@ -98,12 +98,13 @@ def test_outside_method_through_calibrate_pairs_generate_and_serve(world, tmp_pa
     try:
         lst = httpx.get(f"http://127.0.0.1:{port}/v1/steering", timeout=30).json()
         assert any(e["method"] == "ext-add" for e in (lst.get("data") or lst.get("vectors") or lst)), lst
-        body = dict(model="x", messages=[dict(role="user", content="Hi")], max_tokens=3, steering=dict(method="ext-add", param=2.0))
+        served = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).json()["data"][0]["id"]
+        body = dict(model=served, messages=[dict(role="user", content="Hi")], max_tokens=3, steering=dict(method="ext-add", param=2.0))
         res = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=120)
         assert res.status_code == 200, res.text
         fct.test_eq((res.json()["steerkit"]["method"], res.json()["steerkit"]["param"]), ("ext-add", 2.0))
         plain = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=120,
-                           json=dict(model="x", messages=[dict(role="user", content="Hi")], max_tokens=3, steering=dict(method="none"))).json()
+                           json=dict(model=served, messages=[dict(role="user", content="Hi")], max_tokens=3, steering=dict(method="none"))).json()
         fct.test_eq(plain["steerkit"]["method"], "none")
     finally: stop(p)
 

@@ -116,14 +116,14 @@ def cli(*args, timeout=900):
     return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 def test_cli_calibrate_and_generate_saas(tmp_path):
-    "`steerkit calibrate --method saas` (fitted on the refusal pairs, answers exchanged: the target is compliance), then `generate`."
+    "`steerkit calibrate --method saas` (fitted like every method on harmful vs harmless calibration prompts, behaviour 'refusal'), then `generate`."
     d = tmp_path/"tiny"
     m, tok = tiny_model("llama"); m.save_pretrained(d); tok.save_pretrained(d)
     fz = tmp_path/"frozen"
-    r = cli("calibrate", "--model", d, "--method", "saas", "--out", fz, "--n-calib", 2, "--max-new-tokens", 3)
+    r = cli("calibrate", "--model", d, "--method", "saas", "--out", fz, "--n-calib", 3, "--max-new-tokens", 3)   # eligibility needs 3 pairs
     assert r.returncode == 0, r.stderr[-3000:]
     j = json.loads((fz/"vectors.json").read_text())
-    fct.test_eq((j["method"], j["meta"]["behaviour"], j["meta"]["agent"]), ("saas", "compliance", "kit"))
+    fct.test_eq((j["method"], j["meta"]["behaviour"], j["meta"]["agent"]), ("saas", "refusal", "kit"))
     assert j["meta"]["param"] in get_spec("saas").grid
     p = tmp_path/"p.txt"; p.write_text("Name a fruit.\nWhat is 2+2?\n")
     out = tmp_path/"o.jsonl"
