@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'data_dir', 'harmbench', 'donotanswer', 'parse_ab',
            'caa_behaviour', 'harmless', 'capability_items', 'refusal_sentences', 'everyday_advice', 'everyday_harmful',
-           'benign_questions', 'instructions', 'sentiment_pairs', 'neutral_requests', 'split', 'split_record',
-           'HubUnavailableError', 'hub_offline', 'hub_reachable', 'hub_dataset', 'advbench', 'alpaca',
-           'tiny_benchmarks', 'load_prompts']
+           'benign_questions', 'instructions', 'sentiment_pairs', 'neutral_requests', 'topic_pairs', 'topic_requests',
+           'split', 'split_record', 'HubUnavailableError', 'hub_offline', 'hub_reachable', 'hub_dataset', 'advbench',
+           'alpaca', 'tiny_benchmarks', 'load_prompts']
 
 # %% ../nbs/02_data.ipynb #4e5722a7
 import json, os, re, socket
@@ -124,6 +124,15 @@ def sentiment_pairs() -> list:
 def neutral_requests() -> Dataset:
     "112 open requests that leave the answer's sentiment free (`steerkit/data/neutral_requests.jsonl`); columns `prompt`, `category`."
     return Dataset.from_list(_read_jsonl(data_dir()/'neutral_requests.jsonl'))
+
+# %% ../nbs/02_data.ipynb #f17ece7d
+def topic_pairs() -> list:
+    "112 pairs of one sentence about the ocean and the same sentence about something else, in 14 frames (`steerkit/data/topic_pairs.jsonl`): rows `positive`, `negative`, `frame`."
+    return _read_jsonl(data_dir()/'topic_pairs.jsonl')
+
+def topic_requests() -> Dataset:
+    "96 open requests that leave the topic of the answer free and name nothing of the sea (`steerkit/data/topic_requests.jsonl`); columns `prompt`, `category`."
+    return Dataset.from_list(_read_jsonl(data_dir()/'topic_requests.jsonl'))
 
 # %% ../nbs/02_data.ipynb #53f75ef2
 def _split_sizes(n, n_calib, n_test, frac):
@@ -243,6 +252,7 @@ PROMPT_SETS = {
     'everyday_harmful': everyday_harmful,
     'benign_questions': benign_questions,
     'neutral':     neutral_requests,
+    'topic_requests': topic_requests,
     'advbench':    advbench,
     'alpaca':      _alpaca_prompts,
 }

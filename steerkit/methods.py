@@ -486,9 +486,10 @@ register(Spec("none", None, None, (None,), "all", fit_none, "Unsteered: the iden
 
 # %% ../nbs/14_methods.ipynb #988576ad
 def steered_dims(v: Vectors) -> int:
-    "Dimensions the method can change, summed over its placed (layer, site) pairs (a sparse vector counts its non-zero entries)."
-    nd = get_spec(v.meta.get("method_ref") or v.method).n_dirs
-    return sum(nd if nd is not None else int((v.tensors[next(iter(p["dirs"].values()))] != 0).sum()) for p in v.placement)
+    "Dimensions the method can change, summed over the (layer, site) pairs it steers by default (a sparse vector counts its non-zero entries)."
+    nd, L = get_spec(v.meta.get("method_ref") or v.method).n_dirs, v.meta.get("default_layers")
+    ps = [p for p in v.placement if L is None or p["layer"] in L]        # CAA keeps every layer's vector but steers one
+    return sum(nd if nd is not None else int((v.tensors[next(iter(p["dirs"].values()))] != 0).sum()) for p in ps)
 
 def method_table():
     "Every registered method, one row each: `Spec.describe` (operator, parameter, grid, positions, readings, settings)."

@@ -127,7 +127,7 @@ def test_load_prompts():
         fct.test_eq(len(d), n)
         assert 'prompt' in d.column_names
     assert 'prompt' in D.load_prompts('harmless').column_names
-    with pytest.raises(ValueError, match='valid names: harmbench, donotanswer, harmless, everyday_advice, everyday_harmful, benign_questions, neutral, advbench, alpaca'): D.load_prompts('x')
+    with pytest.raises(ValueError, match='valid names: harmbench, donotanswer, harmless, everyday_advice, everyday_harmful, benign_questions, neutral, topic_requests, advbench, alpaca'): D.load_prompts('x')
 
 
 @pytest.mark.parametrize('loader', [D.advbench, D.alpaca, lambda: D.tiny_benchmarks('tinyMMLU'),
