@@ -123,3 +123,25 @@ def test_quick_methods_comparison_has_its_controls(tmp_path):
     fct.test_eq(set(n), {2})
     zero = S[S.delta == 0]                                                 # delta = 0 is the unsteered model, for both rules
     assert (zero.effect.abs() < 1e-3).all(), zero
+
+def test_quick_behaviour_benchmark_has_its_structure(tmp_path):
+    """T10's quick run (tiny settings: structure only): every behaviour with the unsteered row and every method of the quick
+    set, held-out effects inside their bootstrap intervals, the unsteered effect 0, the refusal rows with intervals, and
+    the report with its verdicts."""
+    out = _quick_out(tmp_path)
+    T = pd.read_csv(out/"t10_behaviours.csv")
+    fct.test_eq(set(T.behaviour), {"sentiment +", "sentiment -", "topic: ocean"})
+    for b, g in T.groupby("behaviour"):
+        assert {"none", "ss", "caa", "austeer", "sadi", "sadi-fixed", "saas"} <= set(g.method), (b, set(g.method))
+        f = g[~g.setting.astype(str).str.startswith("not fitted")]
+        assert (f.effect_lo <= f.effect + 1e-9).all() and (f.effect <= f.effect_hi + 1e-9).all(), f
+        fct.test_close(float(g[g.method == "none"].effect.iloc[0]), 0.0, eps=1e-12)
+        assert (f[f.method != "none"].steered_dims > 0).all()
+    C = pd.read_csv(out/"t10_curves.csv")
+    assert {"behaviour", "method", "value", "effect", "coherent", "violation"} <= set(C.columns)
+    R = pd.read_csv(out/"t10_refusal.csv")
+    assert "none" in set(R.method) and {"compliance_lo", "compliance_hi", "effect_lo", "effect_hi"} <= set(R.columns)
+    S = pd.read_csv(out/"t10_stability.csv")
+    assert {"method", "sample"} <= set(S.columns) and S.method.nunique() >= 2
+    md = (out/"t10_behaviours.md").read_text()
+    for part in ("## sentiment +", "## refusal on the organism", "## Stability", "## Paper claims"): assert part in md, part
