@@ -577,6 +577,13 @@ RECIPES.update({
     "pairs.freeze_pairs": lambda c, f: check(f(c.m, c.tok, "caa", _TXT, neutral=["Hi."], n_fit=2, grid=[0.0, 1.0], max_new_tokens=2, progress=False),
                                              lambda v: v.meta["param"] in (0.0, 1.0) and v.meta["n_held"] == 2),
     "pairs.sentiment": lambda c, f: check(f(["A wonderful day!", "An awful day."]), lambda s: s[0] > 0 > s[1]),
+    "pairs.topic_similarity": lambda c, f: check(f(["Waves broke on the beach.", "I filed my taxes."]), lambda s: s[0] > s[1]),
+    "pairs.mentions": lambda c, f: eq(f(["The sea was calm.", "A calm street."]).tolist(), [1.0, 0.0]),
+    "pairs.vectors_cosine": lambda c, f: check(f(c.ss, c.ss), lambda x: abs(x - 1) < 1e-6),
+    "pairs.TextScorer": lambda c, f: check(f(lambda ts: [float(len(t)) for t in ts], {"compression_ratio_min": 0.0, "repetition_4gram_max": 1.0,
+                                             "language_consistency_min": 0.0}, max_new_tokens=2).score(c.m, c.tok, ["Hi."]), lambda d: d["n"] == 1 and d["coherent"] == 1.0),
+    "data_sets.topic_pairs": lambda c, f: check(f(), lambda r: len(r) == 112 and {"positive", "negative", "frame"} <= set(r[0])),
+    "data_sets.topic_requests": lambda c, f: check(f(), lambda d: len(d) == 96 and "prompt" in d.column_names),
 })
 
 def _write_pairs(c):
