@@ -98,6 +98,7 @@ def _grid_arg(grid):
     try: return [float(x) for x in str(grid).split(",") if x.strip()]
     except ValueError: raise ValueError(f"--grid takes numbers separated by commas (e.g. --grid 0,1,2,4), got {grid!r}") from None
 
+# %% ../nbs/12_cli.ipynb #99034b5a
 def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=10, max_new_tokens=48, seed=0, progress=True,
                   calib_prompts=None, pairs=None, neutral=None, behaviour=None, grid=None, n_fit=0.5) -> Path:
     """The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory. Without `pairs`, the
@@ -146,6 +147,7 @@ def _frozen(m, tok, model_name, spec, calibration, progress) -> Vectors:
     if fz.method != spec.name: raise ValueError(f"The calibration in '{path}' is for method '{fz.method}', not '{spec.name}'")
     return fz
 
+# %% ../nbs/12_cli.ipynb #cfd69958
 def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_new_tokens=64, calibration=None,
                  progress=True) -> pd.DataFrame:
     "The `generate` subcommand: answer every prompt of `prompts_file`, unsteered or with the frozen (or given) parameter."

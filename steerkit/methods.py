@@ -105,6 +105,7 @@ def _strings(xs, what: str) -> list:
     if bad is not None: raise ValueError(f"{what}[{bad}] is {xs[bad]!r}: every entry must be a non-empty string")
     return xs
 
+# %% ../nbs/14_methods.ipynb #557f0e85
 @dataclass
 class Contrast:
     """Contrastive data that every registered method fits from, of one of three `kind`s:
@@ -212,6 +213,7 @@ def split(self: Contrast, n_fit, seed: int = 0) -> tuple:
     mk = lambda ix: Contrast(self.kind, pick(self.pos, ix), pick(self.neg, ix), pick(self.prompts, ix), pick(self.rows, ix), dict(self.meta))
     return mk(f), mk(h)
 
+# %% ../nbs/14_methods.ipynb #2522a648
 def _bare(answer: str) -> str:
     "An A/B answer as a bare letter ('(A)' -> 'A'), as the released data of AUSteer and SADI writes it; other answers unchanged."
     return answer[1:-1] if answer in AB_LETTERS else answer
@@ -232,6 +234,7 @@ def reading(self: Contrast, reads: str = "chat", paired: bool = False) -> list:
         return [dict(prompts=prompts, responses=x, positions=-2 if self.letters else "last") for x in (pos, neg)]
     return [dict(prompts=[f"{q}\n{_bare(a)}" for q, a in zip(prompts, x)], positions="last", template=False) for x in (pos, neg)]
 
+# %% ../nbs/14_methods.ipynb #da0ad3f0
 @patch
 def acts(self: Contrast, model, tok, reads: str = "chat", sites=None, layers=None, paired: bool = False, batch_size: int = 16,
          progress=True) -> tuple:
@@ -251,6 +254,7 @@ class Setting:
 SETTING_RULES = dict(fixed="set before any data is seen (the default, or the caller's value); never tuned",
                      fit="computed from the fit data by the method's own rule (e.g. L_disc, the layer of b1)")
 
+# %% ../nbs/14_methods.ipynb #2c516d0a
 @dataclass(frozen=True)
 class Spec:
     "One steering method: its operator, swept parameter and default grid, token positions (`phase`), and `fit`."
@@ -286,6 +290,7 @@ class Spec:
         return dict(name=self.name, op=self.op, param=self.param, grid=list(self.grid), phase=self.phase, reads=self.reads, **where,
                     n_dirs=self.n_dirs, settings="; ".join(f"{s.name}={s.default!r} ({s.rule})" for s in self.settings), doc=self.doc)
 
+# %% ../nbs/14_methods.ipynb #387bbb4f
 REGISTRY, _ORIGIN = {}, {}
 
 def register(spec: Spec) -> Spec:
@@ -299,6 +304,7 @@ def register(spec: Spec) -> Spec:
     _ORIGIN[spec.name] = getattr(spec.fit, "__module__", None)
     return spec
 
+# %% ../nbs/14_methods.ipynb #a0ad1363
 @lru_cache(maxsize=1)
 def builtin_modules() -> tuple:
     "The kit's modules that register a method, found by walking the package (a module whose source calls `register(Spec(`)."
@@ -323,6 +329,7 @@ def _external(ref: str) -> Spec:
                                               f"call steerkit.methods.register(Spec('{name}', ...)) in it")
     return REGISTRY[name]
 
+# %% ../nbs/14_methods.ipynb #0502fbac
 def get_spec(name: str) -> Spec:
     "The registered spec `name`; the kit's own are found by walking the package, `module:name` imports your module."
     if not isinstance(name, str) or not name: raise ValueError(f"A method is named by a non-empty string, got {name!r}")
@@ -444,6 +451,7 @@ def residual_direction(model, tok, pos, neg, layer: int, progress=True) -> torch
     "Unnormalised difference of means (pos minus neg prompts) of the residual stream entering `layer`, last prompt token."
     return mean_difference(model, tok, Contrast.from_prompts(pos, neg), layer, progress=progress)
 
+# %% ../nbs/14_methods.ipynb #74301ae9
 def fit_plane_of(model, tok, data, progress=True):
     "The Selective Steering `Plane` (b1, b2, L_disc) of contrastive `data`, read at every norm site of every layer."
     from steerkit.directions import plane_from_acts
@@ -469,6 +477,7 @@ def fit_none(model, tok, data=None, **kw) -> Vectors:
     "The unsteered method's vectors: nothing placed, nothing fitted."
     return Vectors("none", {}, [], dict(fingerprint=model_fingerprint(model)))
 
+# %% ../nbs/14_methods.ipynb #d914cd88
 ANGLES = tuple(range(0, 360, 10))
 _PLANE = Setting("plane", None, "fit", "a calibrated Plane to reuse (default: calibrate one on the data)")
 for _n, _doc, _layers in (("ss", "Selective Steering: rotate in the plane by theta on L_disc", "L_disc"),

@@ -80,6 +80,7 @@ def _fixed(spec, settings: dict) -> dict:
     if bad: raise ValueError(f"Method '{spec.name}' has no setting {bad}: its settings are {names or 'none'}")
     return settings
 
+# %% ../nbs/21_pairs.ipynb #8bf23b78
 def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None, seed: int = 0, max_new_tokens: int = 40,
                  slack: float = 0.15, batch_size: int = 32, progress=True, **settings) -> Vectors:
     """Fit registry method `name` on part of the pairs `data` (`n_fit`: a count or a fraction, seeded) and freeze the
