@@ -40,31 +40,50 @@ def read_pairs(path) -> Contrast:
 # %% ../nbs/21_pairs.ipynb #0b444177
 TEXT_PROMPT = "Write a sentence."     # the request a pair of plain texts is scored as an answer to
 
-@torch.no_grad()
-def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), progress=False) -> np.ndarray:
-    """(len(values), n) summed log-probabilities of each answer given its chat-templated prompt, unsteered (`m` None) or
-    steered by `Method` `m` at each value; one forward per answer with every value as a row, steering from the prompt's
-    end as the method does in generation."""
-    values, out = list(values), np.zeros((len(values), len(answers)))
-    dev = next(model.parameters()).device
-    for i in tqdm(range(len(answers)), desc="answer log-probs", disable=not progress):
-        pre = chat(tok, [prompts[i]])[0]
-        P = len(tok(pre, add_special_tokens=False)["input_ids"])
-        enc = encode(tok, [pre + answers[i]] * len(values), device=dev)
-        ids, am = enc["input_ids"], enc["attention_mask"]
-        rm = torch.zeros_like(am); rm[:, P:] = 1
-        with (nullcontext() if m is None else m.apply(model, None if m.param is None else values, prompt_len=P)):
-            logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am)).logits
-        out[:, i] = sequence_logprobs(logits, ids, rm)[0].cpu().numpy()
+def _split_answers(tok, prompts, answers) -> list:
+    "Each `(prompt ids, answer ids)`: the chat-templated prompt and its answer tokenized together, cut where the prompt ends."
+    out = []
+    for pre, a in zip(chat(tok, list(prompts)), answers):
+        ids, P = tok(pre + a, add_special_tokens=False)["input_ids"], len(tok(pre, add_special_tokens=False)["input_ids"])
+        out.append((ids[:P], ids[P:]))
     return out
 
-def pair_effects(model, tok, data, m=None, values=(None,), progress=False) -> np.ndarray:
+def _answer_batch(parts, pad_id, device):
+    """`(ids, attention_mask, answer_mask, P)` of rows `(prompt ids, answer ids)`: prompts left-padded and answers
+    right-padded, so that every prompt ends at the same position `P` and steering can start there for all rows."""
+    P, A = max(len(p) for p, _ in parts), max(len(a) for _, a in parts)
+    ids = torch.full((len(parts), P + A), pad_id, dtype=torch.long); am = torch.zeros_like(ids); rm = torch.zeros_like(ids)
+    for r, (p, a) in enumerate(parts):
+        ids[r, P - len(p):P + len(a)] = torch.tensor(p + a); am[r, P - len(p):P + len(a)] = 1; rm[r, P:P + len(a)] = 1
+    return ids.to(device), am.to(device), rm.to(device), P
+
+@torch.no_grad()
+def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_size: int = 32, progress=False) -> np.ndarray:
+    """(len(values), n) summed log-probabilities of each answer given its chat-templated prompt, unsteered (`m` None) or
+    steered by `Method` `m` at each value; (answer, value) rows go `batch_size` to a forward pass, each row steered at its
+    own value from the prompt's end, as the method does in generation."""
+    values, parts = list(values), _split_answers(tok, prompts, answers)
+    out, dev = np.zeros((len(values), len(answers))), next(model.parameters()).device
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    jobs = [(i, j) for i in range(len(answers)) for j in range(len(values))]
+    for s in tqdm(range(0, len(jobs), batch_size), desc="answer log-probs", disable=not progress):
+        chunk = jobs[s:s + batch_size]
+        ids, am, rm, P = _answer_batch([parts[i] for i, _ in chunk], pad_id, dev)
+        vals = None if m is None or m.param is None else [values[j] for _, j in chunk]
+        with (nullcontext() if m is None else m.apply(model, vals, prompt_len=P)):
+            logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am)).logits
+        lp = sequence_logprobs(logits, ids, rm)[0].cpu().numpy()
+        for r, (i, j) in enumerate(chunk): out[j, i] = lp[r]
+    return out
+
+def pair_effects(model, tok, data, m=None, values=(None,), batch_size: int = 32, progress=False) -> np.ndarray:
     """(len(values), n pairs) `log p(positive) - log p(negative)` of each pair, given its prompt (plain texts: as answers to
     `TEXT_PROMPT`), unsteered or under `m` at each value. Prompt sets have no answers to score: use pairs."""
     c = Contrast.of(data)
     if not c.paired: raise ValueError("pair_effects scores pairs of answers; two prompt sets have none: pass pairs of texts or completions")
     prompts = c.prompts or [TEXT_PROMPT] * len(c)
-    return answer_logprobs(model, tok, prompts, c.pos, m, values, progress) - answer_logprobs(model, tok, prompts, c.neg, m, values, progress)
+    return (answer_logprobs(model, tok, prompts, c.pos, m, values, batch_size, progress)
+            - answer_logprobs(model, tok, prompts, c.neg, m, values, batch_size, progress))
 
 # %% ../nbs/21_pairs.ipynb #39fe44ae
 def neutral_split(n_calib: int = 16, n_test: int = 64, seed: int = 0) -> tuple:
@@ -94,8 +113,8 @@ def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None
     fit, held = c.split(n_fit, seed)
     v = spec.fit(model, tok, fit, progress=progress, **_fixed(spec, settings))
     m = method(v, model, grid=grid)
-    base_eff = pair_effects(model, tok, held, progress=progress)[0]
-    eff = pair_effects(model, tok, held, m, m.grid, progress=progress)
+    base_eff = pair_effects(model, tok, held, batch_size=batch_size, progress=progress)[0]
+    eff = pair_effects(model, tok, held, m, m.grid, batch_size, progress)
     base = unsteered(model, tok, neutral, max_new_tokens, batch_size, progress=progress, reference=True)
     thr = coherence_thresholds(base); base_share = float(is_coherent(base, thr).mean())
     sw = sweep(model, tok, neutral, m, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress, reference=True)
