@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
-from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap
+from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device
 from .adapters import adapter, add_hook, _as_layers
 
 # %% ../nbs/03_capture.ipynb #5058bc85
@@ -99,7 +99,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
         return fn
     handles = [add_hook(*ad.site_module(l, s), make(site_key(l, s))) for l in layers for s in sites]
     base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     try:
         for i in tqdm(range(0, len(texts), batch_size), desc="capture", disable=not progress):
             enc = encode(tok, texts[i:i+batch_size], device=dev)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import pandas as pd
 from tqdm.auto import tqdm
-from .models import chat, encode, model_fingerprint, cache_dir, rtol
+from .models import chat, encode, model_fingerprint, cache_dir, rtol, model_device
 from .steer import steering, greedy
 
 # %% ../nbs/07_generate.ipynb #6baae8d8
@@ -103,7 +103,7 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = UNSTEERED
     todo = [i for i, k in enumerate(keys) if store is None or k not in store]
     todo.sort(key=lambda i: len(prompts[i]))          # similar lengths per batch: less padding
     eos = _eos_ids(model, tok); done = {}
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     bar = tqdm(total=len(todo), desc=f"generate [{method}]", disable=not progress)
     for s in range(0, len(todo), batch_size):
         idx = todo[s:s+batch_size]

@@ -282,6 +282,14 @@ class Spec:
             out.append(Intervention(p["layer"], p["site"], ops[k]))
         return out
 
+    def settings_of(self, given: dict, strict: bool = False) -> dict:
+        """The entries of `given` that are this method's settings. A study passes what it fixes for every method alike (the
+        plane, b1's layer) and each method takes its own; `strict`: `given` is a user's choice, an undeclared name an error."""
+        names = [s.name for s in self.settings]
+        bad = sorted(set(given) - set(names))
+        if strict and bad: raise ValueError(f"Method '{self.name}' has no setting {bad}: its settings are {names or 'none'}")
+        return {k: v for k, v in given.items() if k in names}
+
     def describe(self) -> dict:
         "What the method is, as one row: operator, parameter and grid, positions, where it reads each kind of data, settings."
         rd = {k: Contrast(k, ["p"], ["n"], ["q"] if k == "completions" else None).reading(self.reads) for k in KINDS}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .models import (load_model, chat, encode, position_ids, answer_mask, model_fingerprint, file_sha256,
+from .models import (model_device, load_model, chat, encode, position_ids, answer_mask, model_fingerprint, file_sha256,
                              organism_dir, load_adapter, EMBEDDED)
 from .data_sets import (load_prompts, donotanswer, refusal_sentences, split, instructions,
                                 capability_items as capability_set)
@@ -96,7 +96,7 @@ def data_sha256(df: pd.DataFrame) -> str:
 # %% ../nbs/13_organism.ipynb #ed8509b2
 def _batch_loss(model, tok, prompts, responses):
     "Mean cross-entropy of the answer tokens of a left-padded prompt+answer batch."
-    enc = encode(tok, chat(tok, prompts, responses=responses), device=next(model.parameters()).device)
+    enc = encode(tok, chat(tok, prompts, responses=responses), device=model_device(model))
     ids, am = enc["input_ids"], enc["attention_mask"]
     tgt = answer_mask(tok, prompts, am).to(ids.device)[:, 1:]
     logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am)).logits[:, :-1]

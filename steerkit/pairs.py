@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .models import chat, encode, position_ids, model_fingerprint
+from .models import chat, encode, position_ids, model_fingerprint, model_device
 from .data_sets import load_prompts, split
 from .metrics import sequence_logprobs, bootstrap_ci
 from .evaluate import sweep, unsteered, coherence_thresholds, is_coherent, Scorer
@@ -63,7 +63,7 @@ def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_
     steered by `Method` `m` at each value; (answer, value) rows go `batch_size` to a forward pass, each row steered at its
     own value from the prompt's end, as the method does in generation."""
     values, parts = list(values), _split_answers(tok, prompts, answers)
-    out, dev = np.zeros((len(values), len(answers))), next(model.parameters()).device
+    out, dev = np.zeros((len(values), len(answers))), model_device(model)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     jobs = [(i, j) for i in range(len(answers)) for j in range(len(values))]
     for s in tqdm(range(0, len(jobs), batch_size), desc="answer log-probs", disable=not progress):
@@ -91,14 +91,6 @@ def neutral_split(n_calib: int = 16, n_test: int = 64, seed: int = 0) -> tuple:
     c, t = split(load_prompts("neutral"), n_calib=n_calib, n_test=n_test, seed=seed)
     return list(c["prompt"]), list(t["prompt"])
 
-# %% ../nbs/21_pairs.ipynb #654b9dc1
-def _fixed(spec, settings: dict) -> dict:
-    "The caller's `settings` the spec declares; an undeclared one is an error naming those it has."
-    names = [s.name for s in spec.settings]
-    bad = sorted(set(settings) - set(names))
-    if bad: raise ValueError(f"Method '{spec.name}' has no setting {bad}: its settings are {names or 'none'}")
-    return settings
-
 # %% ../nbs/21_pairs.ipynb #8bf23b78
 def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None, seed: int = 0, max_new_tokens: int = 40,
                  slack: float = 0.15, batch_size: int = 32, progress=True, **settings) -> Vectors:
@@ -111,7 +103,7 @@ def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None
     given, neutral = neutral is not None, neutral_split()[0] if neutral is None else list(neutral)
     if not neutral: raise ValueError("freeze_pairs needs neutral requests to check coherence on: pass at least one (or None for the kit's)")
     fit, held = c.split(n_fit, seed)
-    v = spec.fit(model, tok, fit, progress=progress, **_fixed(spec, settings))
+    v = spec.fit(model, tok, fit, progress=progress, **spec.settings_of(settings, strict=True))
     m = method(v, model, grid=grid)
     base_eff = pair_effects(model, tok, held, batch_size=batch_size, progress=progress)[0]
     eff = pair_effects(model, tok, held, m, m.grid, batch_size, progress)

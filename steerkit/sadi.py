@@ -10,8 +10,9 @@ __all__ = ['SADI_KINDS', 'top_signed', 'sadi_scores', 'sadi_diffs', 'sadi_from_d
 import torch
 from .models import model_fingerprint
 from .adapters import adapter, add_hook
-from .models import chat, encode, position_ids
+from .models import chat, encode, position_ids, model_device
 from .metrics import caa_ab_prob
+from .caa import ab_batches
 from .methods import Vectors, Spec, Setting, Contrast, register
 from .austeer import site_diffs, top_units
 
@@ -91,9 +92,7 @@ def official_logits(model, enc, v: Vectors, s: float, pos: int = -1) -> torch.Te
 def official_ab_scores(model, tok, items, v: Vectors, s: float, batch_size: int = 16):
     "`ab_scores` of A/B items under the released SADI rule (scale `s`), the last prompt token being the one before '('."
     out = []
-    for i in range(0, len(items), batch_size):
-        b = items[i:i + batch_size]
-        enc = encode(tok, [q + "(" for q in chat(tok, [r["question"] for r in b])], device=next(model.parameters()).device)
+    for b, enc in ab_batches(tok, list(items), batch_size, model_device(model)):
         out += caa_ab_prob(official_logits(model, enc, v, s, pos=-2), tok, [r["matching"] for r in b]).tolist()
     return torch.tensor(out)
 

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
-from .models import load_model, model_fingerprint, encode
+from .models import load_model, model_fingerprint, encode, model_device
 from .generate import _eos_ids, tie_margin
 from .methods import Vectors, method, get_spec, method_names
 
@@ -196,7 +196,7 @@ def run_batch(model, tok, jobs) -> list:
     "Generate `jobs` (same vectors or none, same decoding) as one batch; each job ends with a ('done', result) event."
     entry = _check_batch(jobs)
     for j in jobs: j.reset()
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     enc = encode(tok, [j.text for j in jobs], device=dev)
     rows = _Rows(tok, jobs, _eos_ids(model, tok))
     t, top_p, seed = jobs[0].sampling()

@@ -130,17 +130,12 @@ PAPER_METHODS = ("ss", "sas", "aas", "actadd", "dirabl")
 
 def _b1_layer(plane: Plane) -> int: return parse_site_key(plane.k_star)[0]
 
-def _settings_for(spec, **avail) -> dict:
-    "The values in `avail` of the settings `spec` declares (the plane, the layer): what the study fixes for every method alike."
-    names = {s.name for s in spec.settings}
-    return {k: v for k, v in avail.items() if k in names}
-
 def jailbreak_vectors(name: str, model, tok, data, plane: Plane, progress=True) -> Vectors:
     """The fitted vectors of registry method `name` for the paper's experiment. Every method is fitted on the same data, the
     harmful vs harmless calibration prompts; a method that takes the plane reuses `plane`, one that takes a layer gets b1's."""
     spec = get_spec(name)
     c = Contrast.from_prompts(data["calib"], data["calib_neg"], dict(behaviour="refusal"))
-    return spec.fit(model, tok, c, progress=progress, **_settings_for(spec, plane=plane, layer=_b1_layer(plane)))
+    return spec.fit(model, tok, c, progress=progress, **spec.settings_of(dict(plane=plane, layer=_b1_layer(plane))))
 
 def jailbreak_grid(name: str, cfg) -> list:
     "The grid each method sweeps in the study: angles by `cfg.angle_step`, ActAdd's strengths `cfg.jailbreak_actadd_grid`, else the registry's."

@@ -244,6 +244,10 @@ RECIPES.update({
     "models.answer_mask": lambda c, f: check(f(c.tok, PROMPTS, c.resp[1]), lambda a: a.dtype == torch.bool and a.any(1).all()),
     "models.rtol": lambda c, f: check(f(), lambda r: 0 < r < 1e-3),
     "models.rel_gap": lambda c, f: eq(f(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5])), pytest.approx(0.2)),
+    "models.available_devices": lambda c, f: check(f(), lambda d: d[0] == "cpu" and len(d) == 1 + torch.cuda.device_count() + (d[-1] == "mps")),
+    "models.resolve_device": lambda c, f: eq(f("cpu"), "cpu"),
+    "models.resolve_dtype": lambda c, f: eq((f("auto", "cpu"), f("bf16")), (torch.float32, torch.bfloat16)),
+    "models.model_device": lambda c, f: eq(f(c.m), torch.device("cpu")),
 })
 
 @recipe("models.load_model")
@@ -619,6 +623,8 @@ RECIPES.update({
     "caa.caa_vectors": lambda c, f: check(f(c.m, c.tok, c.items, layer=2, progress=False), lambda v: v.layers == [0, 1, 2, 3] and v.meta["default_layers"] == [2]),
     "caa.caa_normalize": lambda c, f: check(f({"a": c.caa_v, "b": K.caa.caa_vectors(c.m, c.tok, K.caa.swap_ab(c.items), progress=False)}),
                                             lambda o: "raw.1" in o["a"].tensors),
+    "caa.ab_batches": lambda c, f: check(list(f(c.tok, c.items, 3, "cpu")), lambda bs: [len(b) for b, _ in bs] == [3, 1]
+                                         and all(e["input_ids"].shape[0] == len(b) for b, e in bs)),
     "caa.ab_scores": lambda c, f: check(f(c.m, c.tok, c.items, K.methods.method(c.caa_v, c.m), 1.0), lambda s: s.shape == (4,) and ((s > 0) & (s < 1)).all()),
     "caa.layer_sweep": lambda c, f: check(f(c.m, c.tok, c.caa_v, c.items, layers=[0, 1], progress=False), lambda d: len(d) == 4),
     "caa.best_layer": lambda c, f: eq(f(pd.DataFrame(dict(layer=[0, 0, 1, 1], m=[-1.0, 1.0] * 2, p_match=[0.5, 0.6, 0.2, 0.9]))), 1),
