@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .models import chat, encode, position_ids, model_fingerprint, model_device
+from .models import chat, position_ids, model_fingerprint, model_device
 from .data_sets import load_prompts, split
 from .metrics import sequence_logprobs, bootstrap_ci
 from .evaluate import sweep, unsteered, coherence_thresholds, is_coherent, Scorer

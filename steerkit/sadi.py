@@ -10,7 +10,7 @@ __all__ = ['SADI_KINDS', 'top_signed', 'sadi_scores', 'sadi_diffs', 'sadi_from_d
 import torch
 from .models import model_fingerprint
 from .adapters import adapter, add_hook
-from .models import chat, encode, position_ids, model_device
+from .models import position_ids, model_device
 from .metrics import caa_ab_prob
 from .caa import ab_batches
 from .methods import Vectors, Spec, Setting, Contrast, register
