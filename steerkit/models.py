@@ -126,6 +126,7 @@ def _finish(model, tok, name):
                                            device_map={k: str(v) for k, v in dm.items()} if dm and len(set(dm.values())) > 1 else None)
     return model, tok
 
+# %% ../nbs/00_models.ipynb #e5f5edca
 def load_model(name: str = EMBEDDED, dtype="auto", device="auto", local_files_only: bool = None, device_map=None, max_memory: dict = None,
                offload_folder=None, **kw):
     """Load `(model, tokenizer)`: 'embedded' (SmolLM2-135M, offline), 'embedded-refusal' (its refusing organism), a local directory,

@@ -57,6 +57,7 @@ def _answer_batch(parts, pad_id, device):
         ids[r, P - len(p):P + len(a)] = torch.tensor(p + a); am[r, P - len(p):P + len(a)] = 1; rm[r, P:P + len(a)] = 1
     return ids.to(device), am.to(device), rm.to(device), P
 
+# %% ../nbs/21_pairs.ipynb #45d3e068
 @torch.no_grad()
 def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_size: int = 32, progress=False) -> np.ndarray:
     """(len(values), n) summed log-probabilities of each answer given its chat-templated prompt, unsteered (`m` None) or
