@@ -42,18 +42,21 @@ nbtest: install
 pytest: install
 	$(BIN)/pytest -q tests
 
+# DEVICE=cuda:0 DTYPE=bfloat16 (or cpu/float32...): where every notebook's model runs (default auto: the GPU in bfloat16, else the CPU).
+PLACE = $(if $(DEVICE),--device $(DEVICE)) $(if $(DTYPE),--dtype $(DTYPE))
+
 # The README's main job: every table and figure of the paper, on the embedded model, into paper_figures/.
 reproduce: install
-	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
+	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT)) $(PLACE)
 
 # Everything small (few prompts, coarse angles, short generations) into $(QUICK_OUT).
 quick: install
 	rm -rf $(QUICK_OUT)
-	$(BIN)/steerkit reproduce --quick --out $(QUICK_OUT)
+	$(BIN)/steerkit reproduce --quick --out $(QUICK_OUT) $(PLACE)
 
 # The foundation's first look at a model: per-layer activation summary.
 summary: install
-	$(BIN)/steerkit summary $(if $(MODEL),--model $(MODEL))
+	$(BIN)/steerkit summary $(if $(MODEL),--model $(MODEL)) $(PLACE)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(QUICK_OUT)

@@ -13,19 +13,20 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .models import chat, encode
+from .models import chat, encode, model_placement, model_device
 from .steer import steering, interventions
 from .operators import make_operator
 from .capture import capture_throughput
 
 # %% ../nbs/19_bench.ipynb #40d0756a
-def machine() -> dict:
-    "The machine a benchmark ran on: CPU, cores, torch version and threads, accelerator."
+def machine(model=None) -> dict:
+    "The machine a benchmark ran on: CPU, cores, torch version and threads, accelerator; with `model`, its device and dtype."
     cpu = platform.processor()
     if os.path.exists("/proc/cpuinfo"):
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(), gpu=gpu)
+    pl = {} if model is None else {k: v for k, v in model_placement(model).items() if k != "device_map"}
+    return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(), gpu=gpu, **pl)
 
 @torch.no_grad()
 def fixed_generate(model, enc, n: int):
@@ -50,7 +51,7 @@ def throughput(model, tok, methods: dict, prompts, batch_sizes=(1, 16), max_new_
     rows = []
     bar = tqdm(total=len(batch_sizes) * repeats * len(names), desc="throughput", disable=not progress)
     for bs in batch_sizes:
-        enc = encode(tok, chat(tok, [prompts[i % len(prompts)] for i in range(bs)]))
+        enc = encode(tok, chat(tok, [prompts[i % len(prompts)] for i in range(bs)]), device=model_device(model))
         fixed_generate(model, enc, 2)                                      # warm-up
         for r in range(repeats):
             order = names[r % len(names):] + names[:r % len(names)]
@@ -78,7 +79,7 @@ def peer_comparison(model, tok, v: torch.Tensor, layer: int, prompts, batch_size
         raise ImportError(f"peer_comparison needs steering-vectors ({e}): pip install --no-deps steering-vectors scikit-learn") from None
     sv = SteeringVector({layer: v.float()}, "decoder_block")
     ivs = interventions(make_operator("add", v=v), [layer], "resid_out")
-    enc = encode(tok, chat(tok, [prompts[i % len(prompts)] for i in range(batch_size)]))
+    enc = encode(tok, chat(tok, [prompts[i % len(prompts)] for i in range(batch_size)]), device=model_device(model))
     def run(which, f):
         if which == UNSTEERED: return f()
         if which == "kit":
@@ -99,7 +100,8 @@ def peer_comparison(model, tok, v: torch.Tensor, layer: int, prompts, batch_size
 def sweep_speedup(model, tok, m, prompt: str, values, max_new_tokens=32, repeats=3) -> dict:
     "Time of a loop over `values` (one generation each) over one batch with `values` as per-row parameters."
     values = list(values)
-    one = encode(tok, chat(tok, [prompt])); many = encode(tok, chat(tok, [prompt] * len(values)))
+    dev = model_device(model)
+    one = encode(tok, chat(tok, [prompt]), device=dev); many = encode(tok, chat(tok, [prompt] * len(values)), device=dev)
     def loop():
         for v in values:
             with m.apply(model, v): fixed_generate(model, one, max_new_tokens)
@@ -133,7 +135,7 @@ def scaling(model, tok, m, prompts, factor: str, sizes, base=dict(prompts=4, tok
         k = dict(base, **{factor: s})
         ps = [prompts[i % len(prompts)] for i in range(k["prompts"])] if factor != "angles" else [prompts[0]] * k["angles"]
         vals = [m.grid[i % len(m.grid)] for i in range(len(ps))] if m.param else None
-        enc = encode(tok, chat(tok, ps))
+        enc = encode(tok, chat(tok, ps), device=model_device(model))
         def run():
             with m.apply(model, vals): fixed_generate(model, enc, k["tokens"])
         rows.append(dict(factor=factor, size=s, seconds=statistics.median(seconds(run) for _ in range(repeats))))

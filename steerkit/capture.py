@@ -132,6 +132,6 @@ def capture_throughput(model, tok, prompts, batch_size=16, **kw) -> dict:
     t0 = time.time(); capture(model, tok, prompts, batch_size=batch_size, progress=False, **kw); tc = time.time() - t0
     texts = chat(tok, prompts); t0 = time.time()
     for i in range(0, len(texts), batch_size):
-        enc = encode(tok, texts[i:i+batch_size]); model(**enc, position_ids=position_ids(enc["attention_mask"]), use_cache=False)
+        enc = encode(tok, texts[i:i+batch_size], device=model_device(model)); model(**enc, position_ids=position_ids(enc["attention_mask"]), use_cache=False)
     tf = time.time() - t0
     return dict(capture_prompts_per_s=len(prompts)/tc, forward_prompts_per_s=len(prompts)/tf, ratio=tf/tc)

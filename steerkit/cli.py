@@ -10,7 +10,7 @@ import argparse, sys, time, json, os
 from pathlib import Path
 import torch
 import pandas as pd
-from .models import load_model, model_fingerprint, cache_dir, EMBEDDED, EMBEDDED_REFUSAL, LOAD_TIMES
+from .models import load_model, model_fingerprint, model_placement, cache_dir, EMBEDDED, EMBEDDED_REFUSAL, LOAD_TIMES
 from .capture import capture
 from .data_sets import load_prompts, split
 from .reproduce import reproduce, ReproductionError
@@ -36,11 +36,11 @@ def layer_summary(acts_pos, acts_neg) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/12_cli.ipynb #8f0d4c99
-def summary(model: str = EMBEDDED, n: int = 32, batch_size: int = 16, seed: int = 0, out: str = None) -> pd.DataFrame:
+def summary(model: str = EMBEDDED, n: int = 32, batch_size: int = 16, seed: int = 0, out: str = None, device="auto", dtype="auto") -> pd.DataFrame:
     "The main job of the foundation: per-layer summary of harmful (HarmBench) vs harmless activations."
     t0 = time.time()
-    m, tok = load_model(model)
-    print(f"loaded {model} in {LOAD_TIMES[model]:.2f} s: {m.config.num_hidden_layers} layers, d_model {m.config.hidden_size}")
+    m, tok = load_model(model, device=device, dtype=dtype); pl = model_placement(m)
+    print(f"loaded {model} in {LOAD_TIMES[model]:.2f} s ({pl['dtype']} on {pl['device']}): {m.config.num_hidden_layers} layers, d_model {m.config.hidden_size}")
     harm, _ = split(load_prompts("harmbench"), n_calib=n, seed=seed)
     safe, _ = split(load_prompts("harmless"), n_calib=n, seed=seed)
     t1 = time.time()
@@ -61,7 +61,8 @@ BENCH_NOTEBOOKS = ("b1_serve", "b2_performance")    # `steerkit bench`: the pape
 
 def _reproduce(a) -> pd.DataFrame:
     "The `reproduce` subcommand: run, then print the timings and the output directory."
-    df = reproduce("quick" if a.quick else "full", out_dir=a.out, manifest=a.manifest, only=a.only, model=a.model, kernel=a.kernel)
+    df = reproduce("quick" if a.quick else "full", out_dir=a.out, manifest=a.manifest, only=a.only, model=a.model, kernel=a.kernel,
+                   **{k: None if v == "auto" else v for k, v in dict(device=a.device, dtype=a.dtype).items()})  # auto: each notebook's default
     if len(df): print(df.drop(columns="record").to_string(index=False))
     print(f"{len(df)} notebook(s) in {df.wall_s.sum():.1f} s; outputs in {df.attrs['out_dir']} (run records in {df.attrs['out_dir']/'_runs'})")
     return df
@@ -100,18 +101,19 @@ def _grid_arg(grid):
 
 # %% ../nbs/12_cli.ipynb #99034b5a
 def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=10, max_new_tokens=48, seed=0, progress=True,
-                  calib_prompts=None, pairs=None, neutral=None, behaviour=None, grid=None, n_fit=0.5) -> Path:
+                  calib_prompts=None, pairs=None, neutral=None, behaviour=None, grid=None, n_fit=0.5, device="auto", dtype="auto") -> Path:
     """The `calibrate` subcommand: freeze `name` on `model_name` and save it; returns the directory. Without `pairs`, the
     paper's jailbreak task (`calib_prompts`: more harmful requests the parameter is also chosen on, `freeze`'s `extra_calib`);
     with `pairs` (a JSON-lines file of positive/negative pairs), `freeze_pairs` on them (`neutral`: a prompts file of
-    requests to keep the answers coherent on; `behaviour`: what SAAS decomposes; `grid`: the strengths to try)."""
+    requests to keep the answers coherent on; `behaviour`: what SAAS decomposes; `grid`: the strengths to try). The model is loaded
+    on `device` in `dtype` (recorded in the calibration's `placement`)."""
     spec = get_spec(name)
     if pairs is None and (neutral or behaviour or grid): raise ValueError("--neutral, --behaviour and --grid go with --pairs")
     if pairs is not None and calib_prompts: raise ValueError("--calib-prompts is for the jailbreak calibration: with --pairs, pass --neutral")
     extra = read_prompts(calib_prompts) if calib_prompts else None     # bad files fail before the model loads
     data = read_pairs(pairs) if pairs is not None else None
     neu, g = (read_prompts(neutral) if neutral else None), _grid_arg(grid)
-    m, tok = load_model(model_name)
+    m, tok = load_model(model_name, device=device, dtype=dtype)
     if data is not None:
         kw = {} if behaviour is None else dict(behaviour=behaviour)
         fz = freeze_pairs(m, tok, spec.name, data, neu, n_fit=n_fit, grid=g, seed=seed, max_new_tokens=max_new_tokens, progress=progress, **kw)
@@ -125,7 +127,7 @@ def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=1
         out = Path(out) if out else frozen_dir(m)/spec.name
     fz.save(out)
     setting = "no parameter" if fz.meta["param"] is None else f"{fz.meta['param_name']}={fz.meta['param']:g}"
-    print(f"{spec.name} on {model_name}: {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
+    print(f"{spec.name} on {model_name} ({fz.meta['placement']['dtype']} on {fz.meta['placement']['device']}): {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
     return out
 
 def _jsonl_atomic(rows, path):
@@ -142,19 +144,21 @@ def _frozen(m, tok, model_name, spec, calibration, progress) -> Vectors:
     if not (path/"vectors.json").exists():
         if calibration: raise ValueError(f"No frozen calibration in '{path}': create it with `steerkit calibrate --model {model_name} --method {spec.name} --out {path}`")
         print(f"No frozen calibration of {spec.name} for {model_name} yet: calibrating once (a few minutes)", file=sys.stderr)
-        calibrate_cmd(model_name, spec.name, path, progress=progress)
+        pl = model_placement(m)
+        calibrate_cmd(model_name, spec.name, path, progress=progress, device=pl["device"], dtype=pl["dtype"])
     fz = Vectors.load(path, m)
     if fz.method != spec.name: raise ValueError(f"The calibration in '{path}' is for method '{fz.method}', not '{spec.name}'")
     return fz
 
 # %% ../nbs/12_cli.ipynb #cfd69958
 def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_new_tokens=64, calibration=None,
-                 progress=True) -> pd.DataFrame:
-    "The `generate` subcommand: answer every prompt of `prompts_file`, unsteered or with the frozen (or given) parameter."
+                 progress=True, device="auto", dtype="auto") -> pd.DataFrame:
+    """The `generate` subcommand: answer every prompt of `prompts_file`, unsteered or with the frozen (or given) parameter, on
+    `device` in `dtype`; each line records them, and the dtype the calibration was made in."""
     spec = get_spec(name)
     if spec.op is None and param is not None: raise ValueError(f"--param has no meaning with --method {spec.name} (unsteered)")
     prompts = read_prompts(prompts_file)
-    m, tok = load_model(model_name)
+    m, tok = load_model(model_name, device=device, dtype=dtype)
     if spec.op is None: fz, source = spec.fit(m, tok), "unsteered"          # nothing to fit or freeze
     else:
         fz = _frozen(m, tok, model_name, spec, calibration, progress)
@@ -167,9 +171,11 @@ def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_
     pv = None if meth.param is None else (fz.meta.get("param") if param is None else float(param))
     if meth.param is not None and pv is None: raise ValueError(f"The calibration of {spec.name} carries no frozen {meth.param}: calibrate it, or pass --param")
     df = generate(m, tok, prompts, meth.ivs, params=pv, method=meth.key, phase=meth.phase, max_new_tokens=max_new_tokens, cache=True, progress=progress)
-    fp, pname = model_fingerprint(m), meth.param
+    fp, pname, pl = model_fingerprint(m), meth.param, model_placement(m)
+    calib_dtype = (fz.meta.get("placement") or {}).get("dtype")
     rows = [dict(prompt=r.prompt, response=r.response, method=spec.name, param=pv, param_name=pname, param_source=source,
-                 model=model_name, fingerprint=fp, refusal=refusal_score(r.response), self_ppl=r.self_ppl, n_tokens=r.n_tokens)
+                 model=model_name, fingerprint=fp, device=pl["device"], dtype=pl["dtype"], calib_dtype=calib_dtype,
+                 refusal=refusal_score(r.response), self_ppl=r.self_ppl, n_tokens=r.n_tokens)
             for r in df.itertuples()]
     _jsonl_atomic(rows, out)
     print(f"{len(rows)} answers ({spec.name}{'' if pv is None else f', {pname}={pv:g} ({source})'}) written to {out}; "
@@ -184,16 +190,20 @@ def _organism(a) -> dict:
     rc = Recipe.strong() if a.strong else Recipe()
     over = {k: v for k, v in dict(steps=a.steps, lr=a.lr).items() if v is not None}
     if a.rank is not None: over.update(r=a.rank, alpha=2 * a.rank)
-    prov = build_organism(a.out, replace(rc, **over), evaluate=not a.no_eval)
+    prov = build_organism(a.out, replace(rc, **over), evaluate=not a.no_eval, device=a.device, dtype=a.dtype)
     print(f"organism written to {a.out}: {prov['n_train']} training rows, final loss {prov['losses'][-1]:.3f}")
     if "evaluation" in prov: print(json.dumps(prov["evaluation"], indent=1))
     return prov
 
-# %% ../nbs/12_cli.ipynb #b5684783
-def main(argv=None):
-    "Console entry point `steerkit`."
-    p = argparse.ArgumentParser(prog="steerkit", description="steerkit: activation steering paper kit")
-    sub = p.add_subparsers(dest="cmd", required=True)
+# %% ../nbs/12_cli.ipynb #2f53da86
+def _placed(p, dtype="auto", what="the model"):
+    "Add `--device` and `--dtype` to the subcommand parser `p`."
+    p.add_argument("--device", default="auto", help=f"where {what} runs: 'auto' (the first GPU when there is one, else the CPU), 'cpu', 'cuda:1', ...")
+    p.add_argument("--dtype", default=dtype, help=f"{what}'s dtype: 'auto' (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16"
+                   + ("" if dtype == "auto" else f" (default {dtype})"))
+
+def _runs(sub):
+    "The parsers of `summary`, `reproduce`, `bench` and `organism`."
     s = sub.add_parser("summary", help="load a model, capture activations, print a per-layer summary")
     s.add_argument("--model", default=EMBEDDED, help="'embedded' (offline default), a Hugging Face id or a local directory")
     s.add_argument("--n", type=int, default=32, help="prompts per class")
@@ -206,7 +216,10 @@ def main(argv=None):
     r.add_argument("--only", default=None, help="run only these notebooks: NAME[,NAME] (file stems)")
     r.add_argument("--model", default=None, help="run on this Hugging Face id or local directory instead of each notebook's model")
     r.add_argument("--manifest", default=None, help="manifest.json (default: nbs/paper/manifest.json)")
-    r.add_argument("--kernel", default="steerkit", help="Jupyter kernel that runs the notebooks")
+    b = sub.add_parser("bench", help="the performance benchmarks (paper notebooks b1_serve, b2_performance) into paper_figures/")
+    b.add_argument("--quick", action="store_true", help="tiny settings (checks the machinery, measures nothing), into a temporary directory unless --out")
+    b.add_argument("--out", default=None, help="output directory (default: paper_figures/, or a temporary one with --quick)")
+    for x in (r, b): x.add_argument("--kernel", default="steerkit", help="Jupyter kernel that runs the notebooks")
     o = sub.add_parser("organism", help="rebuild the refusing organism (LoRA on the embedded model): data, training, evaluation")
     o.add_argument("--out", required=True, help="directory for adapter.safetensors, train_data.jsonl and provenance.json")
     o.add_argument("--strong", action="store_true", help="the deeper-refusal recipe of the appendix (the default batches at lr 1e-3, 300 steps)")
@@ -214,6 +227,12 @@ def main(argv=None):
     o.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     o.add_argument("--rank", type=int, default=None, help="override the LoRA rank (alpha stays 2 x rank)")
     o.add_argument("--no-eval", action="store_true", help="skip the evaluation against the targets")
+    for x in (s, r, b): _placed(x, what="the model" if x is s else "every notebook's model")
+    _placed(o, dtype="float32", what="training and evaluation")
+
+# %% ../nbs/12_cli.ipynb #9bab6c02
+def _steers(sub):
+    "The parsers of `calibrate` and `generate`."
     c = sub.add_parser("calibrate", help="calibrate a method on the calibration split and freeze its parameter")
     c.add_argument("--model", default=EMBEDDED_REFUSAL, help="'embedded-refusal' (default), 'embedded', a Hugging Face id or a local directory")
     c.add_argument("--method", required=True, help=f"one of {', '.join(method_names())}, or MODULE:NAME for a method your module registers")
@@ -236,6 +255,10 @@ def main(argv=None):
     g.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     g.add_argument("--max-new-tokens", type=int, default=64)
     g.add_argument("--calibration", default=None, help="frozen calibration directory (default: the kit's cache)")
+    for x in (c, g): _placed(x)
+
+def _serves(sub):
+    "The parser of `serve`."
     v = sub.add_parser("serve", help="an OpenAI-compatible HTTP server that steers each request as it asks")
     v.add_argument("--model", default=EMBEDDED_REFUSAL)
     v.add_argument("--vectors", action="append", default=[], help="a saved Vectors directory (repeat for several); "
@@ -248,26 +271,34 @@ def main(argv=None):
     v.add_argument("--max-prompt-tokens", type=int, default=2048); v.add_argument("--max-tokens-limit", type=int, default=512)
     v.add_argument("--max-batch", type=int, default=16, help="requests generated together at most")
     v.add_argument("--batch-window-ms", type=float, default=10, help="how long the first request of a batch waits for others")
-    b = sub.add_parser("bench", help="the performance benchmarks (paper notebooks b1_serve, b2_performance) into paper_figures/")
-    b.add_argument("--quick", action="store_true", help="tiny settings (checks the machinery, measures nothing), into a temporary directory unless --out")
-    b.add_argument("--out", default=None, help="output directory (default: paper_figures/, or a temporary one with --quick)")
-    b.add_argument("--kernel", default="steerkit", help="Jupyter kernel that runs the notebooks")
+    _placed(v)
+
+# %% ../nbs/12_cli.ipynb #b16b9c67
+def _serve(a):
+    "The `serve` subcommand."
+    from steerkit.serve import serve, Limits
+    for ref in a.method: get_spec(ref)                    # import the user's modules before any vectors load
+    serve(a.model, a.vectors, a.host, a.port, a.api_key, Limits(a.max_prompt_tokens, a.max_tokens_limit),
+          a.batch_window_ms / 1000, a.max_batch, frozen=not a.no_frozen, device=a.device, dtype=a.dtype)
+
+def main(argv=None):
+    "Console entry point `steerkit`."
+    p = argparse.ArgumentParser(prog="steerkit", description="steerkit: activation steering paper kit")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    _runs(sub); _steers(sub); _serves(sub)
     a = p.parse_args(argv)
+    pl = dict(device=a.device, dtype=a.dtype)
     try:
-        if a.cmd == "summary": summary(a.model, a.n, a.batch_size, a.seed, a.out)
+        if a.cmd == "summary": summary(a.model, a.n, a.batch_size, a.seed, a.out, **pl)
         elif a.cmd == "reproduce": _reproduce(a)
         elif a.cmd == "organism": _organism(a)
         elif a.cmd == "calibrate": calibrate_cmd(a.model, a.method, a.out, a.n_calib, a.angle_step, a.max_new_tokens, a.seed,
                                                  calib_prompts=a.calib_prompts, pairs=a.pairs, neutral=a.neutral, behaviour=a.behaviour,
-                                                 grid=a.grid, n_fit=int(a.n_fit) if a.n_fit > 1 else a.n_fit)
-        elif a.cmd == "generate": generate_cmd(a.model, a.method, a.prompts, a.out, a.param, a.max_new_tokens, a.calibration)
+                                                 grid=a.grid, n_fit=int(a.n_fit) if a.n_fit > 1 else a.n_fit, **pl)
+        elif a.cmd == "generate": generate_cmd(a.model, a.method, a.prompts, a.out, a.param, a.max_new_tokens, a.calibration, **pl)
         elif a.cmd == "bench":
             a.only, a.model, a.manifest = ",".join(BENCH_NOTEBOOKS), None, None; _reproduce(a)
-        elif a.cmd == "serve":
-            from steerkit.serve import serve, Limits
-            for ref in a.method: get_spec(ref)                    # import the user's modules before any vectors load
-            serve(a.model, a.vectors, a.host, a.port, a.api_key, Limits(a.max_prompt_tokens, a.max_tokens_limit),
-                  a.batch_window_ms / 1000, a.max_batch, frozen=not a.no_frozen)
+        elif a.cmd == "serve": _serve(a)
     except (OSError, ValueError, IndexError, ReproductionError) as e:
         print(f"steerkit: error: {e}", file=sys.stderr); return 2
     return 0

@@ -12,7 +12,7 @@ import time
 from contextlib import nullcontext
 import torch
 import pandas as pd
-from .models import chat, encode, position_ids, answer_mask
+from .models import chat, encode, position_ids, answer_mask, model_device
 from .methods import Method, _grid
 from .generate import generate
 from .metrics import text_metrics, self_ppl, next_token_kl, mc_accuracy, PPL_VIOLATION
@@ -97,7 +97,7 @@ def mc_prompt(tok):
 def _last_logits(model, tok, prompts, batch_size=32):
     out = []
     for i in range(0, len(prompts), batch_size):
-        enc = encode(tok, chat(tok, prompts[i:i+batch_size]))
+        enc = encode(tok, chat(tok, prompts[i:i+batch_size]), device=model_device(model))
         out.append(model(**enc, position_ids=position_ids(enc["attention_mask"])).logits[:, -1].float())
     return torch.cat(out)
 
@@ -117,7 +117,7 @@ def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
     out = []
     for i in range(0, len(prompts), batch_size):
         ps, rs = list(prompts[i:i+batch_size]), list(responses[i:i+batch_size])
-        enc = encode(tok, chat(tok, ps, responses=rs))
+        enc = encode(tok, chat(tok, ps, responses=rs), device=model_device(model))
         am = enc["attention_mask"]
         out += self_ppl(model, enc["input_ids"], am, answer_mask(tok, ps, am)).tolist()
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import pandas as pd
 from tqdm.auto import tqdm
-from .models import chat, encode, model_fingerprint, cache_dir, rtol, model_device
+from .models import chat, encode, model_fingerprint, numerics_tag, cache_dir, rtol, model_device
 from .steer import steering, greedy
 
 # %% ../nbs/07_generate.ipynb #6baae8d8
@@ -94,7 +94,7 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = UNSTEERED
     if ivs is None and params is not None: raise ValueError("params were given without interventions (`ivs`) to apply them")
     if ivs is not None and not len(ivs): ivs, params = None, None     # nothing placed (the unsteered method): unsteered
     if ivs is not None and method == UNSTEERED: raise ValueError("Steered generation needs a `method` key naming the steering (used in the cache and results)")
-    fp = model_fingerprint(model)
+    fp = f"{model_fingerprint(model)}-{numerics_tag(model)}"         # bfloat16's greedy answers are not float32's
     settings = dict(max_new_tokens=max_new_tokens, system=system, phase=phase)
     if cache is True: cache = cache_dir()/"generations"/f"{fp}.jsonl"
     store = GenCache(cache) if cache else None

@@ -10,7 +10,7 @@ __all__ = ['KINDS', 'READS', 'AB_LETTERS', 'SETTING_RULES', 'REGISTRY', 'PLANE_M
            'method_table']
 
 # %% ../nbs/14_methods.ipynb #4bdf17d5
-import json, hashlib, importlib, importlib.util, math, numbers, pkgutil, random
+import json, hashlib, importlib, importlib.util, math, numbers, pkgutil, random, warnings
 from functools import lru_cache
 from fastcore.basics import patch
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 import torch
 from safetensors.torch import save_file, load_file
-from .models import model_fingerprint
+from .models import model_fingerprint, model_placement
 from .adapters import adapter, _as_layers
 from .operators import make_operator, OPERATORS
 from .steer import Intervention, PHASES, steering
@@ -63,6 +63,10 @@ def _check(v: Vectors, model):
     if fp is not None and fp != model_fingerprint(model):
         raise VectorsError(f"These {v.method} vectors were fitted on '{v.meta.get('model', '?')}' (fingerprint {fp}), "
                            f"not on this model ({model_fingerprint(model)}): fit them again on this model")
+    fit_dtype, dtype = (v.meta.get("placement") or {}).get("dtype"), model_placement(model)["dtype"]
+    if fit_dtype not in (None, dtype):     # the same weights (the fingerprint matched), held in another precision
+        warnings.warn(f"These {v.method} vectors were fitted on this model in {fit_dtype} and are applied in {dtype}: "
+                      f"any frozen parameter was chosen in {fit_dtype}", stacklevel=3)
     ad = adapter(model)
     for p in v.placement:
         ad.check_layer(p["layer"]); w = ad.width(p["site"])

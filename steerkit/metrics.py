@@ -14,7 +14,7 @@ import numpy as np
 import regex
 import torch
 import pandas as pd
-from .models import position_ids
+from .models import position_ids, model_device
 
 # %% ../nbs/08_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
@@ -91,7 +91,8 @@ def sequence_logprobs(logits:torch.Tensor, # (B, T, V) causal-LM logits
 
 # %% ../nbs/08_metrics.ipynb #093b5953
 def _device(model):
-    "Device of `model`'s first parameter (CPU for parameterless test doubles)."
+    "Where `model`'s inputs go (`model_device`: a dispatched model's first parameter may be offloaded); CPU for parameterless test doubles."
+    if callable(getattr(model, 'get_input_embeddings', None)) and model.get_input_embeddings() is not None: return model_device(model)
     d = getattr(model, 'device', None)
     if isinstance(d, torch.device): return d
     return next(iter(model.parameters()), torch.empty(0)).device

@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES', 'LOAD_TIMES', 'TINY_FAMILIES', 'cache_dir',
            'package_dir', 'embedded_gguf_path', 'ModelUnavailableError', 'available_devices', 'resolve_device',
-           'resolve_dtype', 'model_device', 'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir',
-           'file_sha256', 'merge_lora', 'load_adapter', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat',
-           'encode', 'position_ids', 'answer_mask', 'rtol', 'rel_gap']
+           'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag', 'place_model', 'load_model',
+           'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256', 'merge_lora', 'load_adapter',
+           'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids', 'answer_mask', 'rtol',
+           'rel_gap']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util
@@ -116,14 +117,30 @@ def _place(model, dtype, device, device_map=None, max_memory=None, offload_folde
 # %% ../nbs/00_models.ipynb #c4403531
 LOAD_TIMES = {}  # name -> seconds of the last load, for the record
 
+def model_placement(model) -> dict:
+    "Where and in what a model computes: `device` (where its inputs go), `dtype`, and accelerate's `device_map` when it spans devices."
+    dm = getattr(model, "hf_device_map", None)
+    return dict(device=str(model_device(model)), dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+                device_map={k: str(v) for k, v in dm.items()} if dm and len(set(dm.values())) > 1 else None)
+
+def numerics_tag(model) -> str:
+    "What fixes a model's numbers besides its weights: 'float32-cpu', 'bfloat16-cuda', ... (part of every cache key of results)."
+    pl = model_placement(model)
+    return f"{pl['dtype']}-{torch.device(pl['device']).type}"
+
+def place_model(model, device="auto", dtype="auto", device_map=None, max_memory: dict = None, offload_folder=None):
+    "A loaded model moved to `device` in `dtype` ('auto' as in `load_model`), or dispatched over `device_map`; its recorded placement updated."
+    device = resolve_device(device) if device_map is None else None
+    model = _place(model, resolve_dtype(dtype, device or resolve_device("auto")), device, device_map, max_memory, offload_folder)
+    model.config.steerkit_placement = model_placement(model)
+    return model
+
 def _finish(model, tok, name):
     model.eval().requires_grad_(False)
     tok.padding_side = "left"
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     model.config.steerkit_name = name
-    dm = getattr(model, "hf_device_map", None)
-    model.config.steerkit_placement = dict(device=str(model_device(model)), dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
-                                           device_map={k: str(v) for k, v in dm.items()} if dm and len(set(dm.values())) > 1 else None)
+    model.config.steerkit_placement = model_placement(model)
     return model, tok
 
 # %% ../nbs/00_models.ipynb #e5f5edca
@@ -139,7 +156,7 @@ def load_model(name: str = EMBEDDED, dtype="auto", device="auto", local_files_on
     if name == EMBEDDED_REFUSAL:          # the adapter is checked and merged in float32 on the CPU, then the model is placed
         model, tok = load_model(EMBEDDED, dtype=torch.float32, device="cpu")
         load_adapter(model)
-        model = _place(model, dtype, device, **place)
+        model = place_model(model, device, dtype, **place)
         LOAD_TIMES[name] = time.time() - t0
         return _finish(model, tok, name)
     if name == EMBEDDED:
@@ -171,15 +188,15 @@ def _offloaded(model, name: str):
     raise ValueError(f"Parameter '{name}' is on the meta device and no offload store holds it: load the model with load_model(..., device_map=...)")
 
 def model_fingerprint(model, per_tensor: int = 1024) -> str:
-    """Short hash of the config shape and of every parameter: name, shape, dtype and a strided sample of `per_tensor` values
-    (an offloaded parameter read from its store)."""
+    """Short hash of the weights, the same in float32 and bfloat16 and on any device: the config shape, every parameter's name and
+    shape, and a strided sample of `per_tensor` of its values rounded to bfloat16 (an offloaded parameter read from its store)."""
     c = model.config
     h = hashlib.sha256(json.dumps([c.model_type, c.hidden_size, c.num_hidden_layers, c.vocab_size]).encode())
     for name, w in model.named_parameters():
         if w.device.type == "meta": w = _offloaded(model, name)
         flat = w.detach().flatten()
-        h.update(f"{name}{tuple(w.shape)}{w.dtype}".encode())
-        h.update(flat[:: max(1, flat.numel() // per_tensor)].float().cpu().numpy().tobytes())
+        h.update(f"{name}{tuple(w.shape)}".encode())
+        h.update(flat[:: max(1, flat.numel() // per_tensor)].to(torch.bfloat16).view(torch.int16).cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 # %% ../nbs/00_models.ipynb #fae68f8f

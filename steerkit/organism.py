@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RESERVED', 'DNA_CATEGORIES', 'DNA_HELDOUT', 'DEV_PAIRS', 'PAPER_SPLIT', 'LORA_TARGETS', 'TARGETS', 'DEV_SETS',
            'organism_splits', 'Recipe', 'organism_data', 'data_sha256', 'train_organism', 'adapter_tensors',
-           'evaluate_organism', 'dev_refusal', 'targets_table', 'save_organism', 'build_organism', 'record_evaluation',
-           'cached_organism', 'depth_study']
+           'evaluate_organism', 'dev_refusal', 'targets_table', 'save_organism', 'build_organism', 'organism_model',
+           'record_evaluation', 'cached_organism', 'depth_study']
 
 # %% ../nbs/13_organism.ipynb #59a44e62
 import json, time, random, platform, hashlib
@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from .models import (model_device, load_model, chat, encode, position_ids, answer_mask, model_fingerprint, file_sha256,
-                             organism_dir, load_adapter, EMBEDDED)
+                             organism_dir, load_adapter, place_model, model_placement, EMBEDDED)
 from .data_sets import (load_prompts, donotanswer, refusal_sentences, split, instructions,
                                 capability_items as capability_set)
 from .metrics import refusal_score
@@ -115,14 +115,14 @@ def _draw(g, data: pd.DataFrame, harm: np.ndarray, safe: np.ndarray, twins: list
             *safe[g.choice(len(safe), recipe.n_harmless - recipe.n_pairs, replace=False)]]
     return data.iloc[pairs + rest]
 
-def train_organism(data: pd.DataFrame, recipe: Recipe = Recipe(), base: str = EMBEDDED, progress=True):
-    "LoRA-train a fresh copy of `base` on `data`; returns `(peft_model, tokenizer, losses)`."
+def train_organism(data: pd.DataFrame, recipe: Recipe = Recipe(), base: str = EMBEDDED, progress=True, device="auto", dtype="float32"):
+    "LoRA-train a fresh copy of `base` on `data` on `device` in `dtype`; returns `(peft_model, tokenizer, losses)`."
     from peft import LoraConfig, get_peft_model
     if recipe.n_pairs > min(recipe.n_harmful, recipe.n_harmless): raise ValueError(f"Recipe.n_pairs={recipe.n_pairs} exceeds n_harmful or n_harmless: a pair is one harmful and one harmless row")
     data = data.reset_index(drop=True)
     twins = _twins(data) if recipe.n_pairs else []
     if recipe.n_pairs and len(twins) < recipe.n_pairs: raise ValueError(f"Recipe.n_pairs={recipe.n_pairs} needs as many contrast pairs of `instructions()` in the training rows, found {len(twins)}; set n_pairs=0")
-    model, tok = load_model(base)
+    model, tok = load_model(base, device=device, dtype=dtype)
     torch.manual_seed(recipe.seed)
     pm = get_peft_model(model, LoraConfig(r=recipe.r, lora_alpha=recipe.alpha, lora_dropout=0.0, bias="none",
                                           target_modules=list(recipe.targets)))
@@ -214,28 +214,36 @@ def save_organism(out_dir, pm, base, data: pd.DataFrame, splits: dict, recipe: R
                 data_sha256=data_sha256(data), adapter_sha256=file_sha256(out/"adapter.safetensors"),
                 n_train=dict(harmful=int((data.kind == "harmful").sum()), harmless=int((data.kind == "harmless").sum())),
                 dropped_harmless=len(splits["train_harmless"][:limit]) - int((data.kind == "harmless").sum()),
-                versions=_versions(), losses=[round(x, 5) for x in losses], wall_s=dict(wall_s), limit=limit)
+                versions=_versions(), placement=model_placement(base), losses=[round(x, 5) for x in losses], wall_s=dict(wall_s), limit=limit)
     (out/"provenance.json").write_text(json.dumps(prov, indent=1))
     return prov
 
-def build_organism(out_dir=None, recipe: Recipe = Recipe(), evaluate: bool = True, progress=True, limit: int = None) -> dict:
-    "Train the refusing organism with `recipe` and write adapter, training data and provenance into `out_dir` (`limit`: quick runs)."
+def build_organism(out_dir=None, recipe: Recipe = Recipe(), evaluate: bool = True, progress=True, limit: int = None,
+                   device="auto", dtype="float32") -> dict:
+    """Train the refusing organism with `recipe` and write adapter, training data and provenance into `out_dir` (`limit`: quick runs).
+    Trained and evaluated on `device` in `dtype` (float32 by default, as the shipped adapter was)."""
     out = Path(out_dir) if out_dir is not None else organism_dir()
     t0 = time.time()
-    base, tok = load_model(EMBEDDED)
+    base, tok = load_model(EMBEDDED, device=device, dtype=dtype)
     splits = organism_splits()
     data = organism_data(base, tok, splits, recipe, progress, limit)
     t1 = time.time()
-    pm, _, losses = train_organism(data, recipe, progress=progress)
+    pm, _, losses = train_organism(data, recipe, progress=progress, device=device, dtype=dtype)
     prov = save_organism(out, pm, base, data, splits, recipe, losses, dict(data=round(t1 - t0, 1), train=round(time.time() - t1, 1)), limit)
     del pm
-    return record_evaluation(out, progress) if evaluate else prov
+    return record_evaluation(out, progress, device, dtype) if evaluate else prov
 
-def record_evaluation(out_dir, progress=True) -> dict:
+def organism_model(path, device="auto", dtype="auto") -> tuple:
+    "`(model, tokenizer)`: the embedded base with the adapter in `path` merged in float32 on the CPU, then placed (as `load_model('embedded-refusal')`)."
+    model, tok = load_model(EMBEDDED, device="cpu", dtype="float32")
+    load_adapter(model, path)
+    return place_model(model, device, dtype), tok
+
+def record_evaluation(out_dir, progress=True, device="auto", dtype="float32") -> dict:
     "Evaluate the organism in `out_dir` against the targets (next to the base model) and add it to its provenance."
     out = Path(out_dir); prov = json.loads((out/"provenance.json").read_text())
-    base, tok = load_model(EMBEDDED)
-    model, _ = load_model(EMBEDDED); load_adapter(model, out)
+    base, tok = load_model(EMBEDDED, device=device, dtype=dtype)
+    model, _ = organism_model(out, device, dtype)
     t0 = time.time()
     prov["evaluation"] = evaluate_organism(model, tok, base, organism_splits(), progress=progress)
     prov["wall_s"]["evaluate"] = round(time.time() - t0, 1)
@@ -244,16 +252,17 @@ def record_evaluation(out_dir, progress=True) -> dict:
     return prov
 
 # %% ../nbs/13_organism.ipynb #c7c53476
-def cached_organism(recipe: Recipe, evaluate: bool = True, progress=True, limit: int = None) -> tuple:
-    "`(model, tokenizer, provenance)` of the organism trained with `recipe`, built once into the kit's cache."
+def cached_organism(recipe: Recipe, evaluate: bool = True, progress=True, limit: int = None, device="auto", dtype="auto") -> tuple:
+    """`(model, tokenizer, provenance)` of the organism trained with `recipe`, built once into the kit's cache (trained in float32 on
+    `device`), returned on `device` in `dtype`. A cached build whose base fingerprint is not the base's is built again."""
     from steerkit.models import cache_dir
     key = hashlib.sha256(json.dumps([asdict(recipe), limit], sort_keys=True).encode()).hexdigest()[:12]
     d = cache_dir()/"organisms"/key
     f = d/"provenance.json"
-    if not f.exists() or (evaluate and "evaluation" not in json.loads(f.read_text())):
-        build_organism(d, recipe, evaluate=evaluate, progress=progress, limit=limit)
-    model, tok = load_model(EMBEDDED)
-    load_adapter(model, d)
+    prov = json.loads(f.read_text()) if f.exists() else {}
+    if prov.get("base_fingerprint") != model_fingerprint(load_model(EMBEDDED, device="cpu", dtype="float32")[0]) or (evaluate and "evaluation" not in prov):
+        build_organism(d, recipe, evaluate=evaluate, progress=progress, limit=limit, device=device)
+    model, tok = organism_model(d, device, dtype)
     model.config.steerkit_name = f"organism-{key}"
     return model, tok, json.loads((d/"provenance.json").read_text())
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .models import chat, position_ids, model_fingerprint, model_device
+from .models import chat, position_ids, model_fingerprint, model_placement, model_device
 from .data_sets import load_prompts, split
 from .metrics import sequence_logprobs, bootstrap_ci
 from .evaluate import sweep, unsteered, coherence_thresholds, is_coherent, Scorer
@@ -122,7 +122,7 @@ def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None
     ok = tab[tab.kept]
     best = (ok.sort_values("effect", ascending=False, kind="stable") if len(ok) else tab.sort_values("coherent", ascending=False, kind="stable")).iloc[0]
     num = [x for x in m.grid if x is not None]
-    v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=model_fingerprint(model), method_ref=method_ref(spec.name),
+    v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=model_fingerprint(model), placement=model_placement(model), method_ref=method_ref(spec.name),
                   param=None if best.value is None else float(best.value), param_name=m.param, admissible=bool(len(ok)),
                   target="effect: mean log p(positive) - log p(negative) on held-out pairs, minus unsteered",
                   on_grid_edge=bool(num) and best.value in (min(num), max(num)), sweep=tab.astype({"value": str}).to_dict("records"),

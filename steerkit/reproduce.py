@@ -14,6 +14,7 @@ import nbformat
 import pandas as pd
 import papermill as pm
 from tqdm import tqdm
+from .models import resolve_device, resolve_dtype
 
 # %% ../nbs/11_reproduce.ipynb #e63665ff
 class ManifestError(ValueError):
@@ -218,29 +219,33 @@ def _select(m:dict, only) -> dict:
 
 # %% ../nbs/11_reproduce.ipynb #0b8783e8
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
-              progress:bool=True) -> pd.DataFrame:
-    "Run the paper notebooks of `manifest` with the `mode` parameter set into `out_dir`; check outputs; timings table."
+              progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
+    """Run the paper notebooks of `manifest` with the `mode` parameter set into `out_dir`; check outputs; timings table.
+    `model`, `device`, `dtype`: given, they replace every notebook's own (its parameters); the timings record the placement."""
     m = _select(manifest if isinstance(manifest, dict) else load_manifest(manifest), only)
     if miss := [e["notebook"].name for e in m["notebooks"] if mode not in e["parameter_sets"]]:
         raise ManifestError(f"mode '{mode}': no such parameter set for {', '.join(miss)} (use full or quick)")
-    check_parameters(m, required=INJECTED + (("model",) if model else ()))
+    given = {k: v for k, v in dict(model=model, device=device, dtype=dtype).items() if v is not None}
+    dev = resolve_device(device)                           # an unknown device or dtype fails before anything runs
+    place = dict(device=dev, dtype=str(resolve_dtype(dtype, dev)).removeprefix("torch."))
+    check_parameters(m, required=INJECTED + tuple(given))
     if out_dir is None:
         out_dir = repo_root(m["path"])/"paper_figures" if mode == "full" else tempfile.mkdtemp(prefix=f"steerkit-{mode}-")
     out_dir = Path(out_dir).resolve(); runs = out_dir/"_runs"
     runs.mkdir(parents=True, exist_ok=True)
-    rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), record=str(runs/e["notebook"].name))
+    rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), **place, record=str(runs/e["notebook"].name))
             for e in m["notebooks"]]
     try: prev = pd.read_csv(runs/"timings.csv")          # rows of notebooks this run does not touch are kept
     except Exception: prev = None
     def table():
-        df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "record"])
+        df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "device", "dtype", "record"])
         full = df if prev is None or "notebook" not in prev else pd.concat([prev[~prev.notebook.isin(df.notebook)], df], ignore_index=True)
         full.to_csv(runs/"timings.csv", index=False); df.attrs["out_dir"] = out_dir
         return df
     bar = tqdm(total=len(rows), desc=f"reproduce {mode}", unit="notebook", disable=not progress)
     for row, e in zip(rows, m["notebooks"]):
         bar.set_postfix_str(e["notebook"].name)
-        params = {**e["parameter_sets"][mode], **({"model": model} if model else {})}
+        params = {**e["parameter_sets"][mode], **given}
         t0 = time.perf_counter()
         try: run_notebook(e["notebook"], params, out_dir, runs, kernel=kernel)
         except ReproductionError as err:

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
-from .models import load_model, model_fingerprint, encode, model_device
+from .models import load_model, model_fingerprint, model_placement, encode, model_device
 from .generate import _eos_ids, tie_margin
 from .methods import Vectors, method, get_spec, method_names
 
@@ -349,7 +349,7 @@ class Server:
                  window: float = 0.01, max_batch: int = 16):
         self.name, self.model, self.tok = name, model, tok
         self.catalog, self.limits, self.api_key = catalog or Catalog(model), limits or Limits(), api_key
-        self.fingerprint = model_fingerprint(model)
+        self.fingerprint, self.placement = model_fingerprint(model), model_placement(model)
         self.batcher = Batcher(model, tok, window, max_batch)
 
     def jobs(self, b, is_chat: bool) -> list:
@@ -413,7 +413,7 @@ def _usage(rs):
     return dict(prompt_tokens=p, completion_tokens=c, total_tokens=p + c)
 
 def _meta(srv, r):
-    return dict(method=r["method"], vectors=r["vectors"], param=r["param"], fingerprint=srv.fingerprint,
+    return dict(method=r["method"], vectors=r["vectors"], param=r["param"], fingerprint=srv.fingerprint, dtype=srv.placement["dtype"], device=srv.placement["device"],
                 batch_size=r["batch_size"], tie_margin=r["tie_margin"])
 
 # %% ../nbs/18_serve.ipynb #7b780995
@@ -434,7 +434,7 @@ def make_app(srv: Server):
     @app.get("/v1/steering")
     async def steering_list(request: Request):
         _check_key(srv, request)
-        return dict(object="list", model=srv.name, fingerprint=srv.fingerprint, data=srv.catalog.describe())
+        return dict(object="list", model=srv.name, fingerprint=srv.fingerprint, placement=srv.placement, data=srv.catalog.describe())
 
     async def body(request):
         try: return await request.json()
@@ -481,14 +481,15 @@ def make_app(srv: Server):
 
 # %% ../nbs/18_serve.ipynb #e9018ba1
 def serve(model: str, vectors=(), host: str = "127.0.0.1", port: int = 8000, api_key: str = None, limits: Limits = None,
-          window: float = 0.01, max_batch: int = 16, frozen: bool = True, log_level: str = "warning"):
-    "Serve `model` (a `load_model` name) over the OpenAI wire format, steered with the saved `vectors` (and its frozen calibrations)."
+          window: float = 0.01, max_batch: int = 16, frozen: bool = True, log_level: str = "warning", device="auto", dtype="auto"):
+    """Serve `model` (a `load_model` name, on `device` in `dtype`) over the OpenAI wire format, steered with the saved `vectors`
+    (and its frozen calibrations)."""
     import uvicorn
-    m, tok = load_model(model)
+    m, tok = load_model(model, device=device, dtype=dtype)
     srv = Server(model, m, tok, Catalog.load(m, vectors, frozen), limits, api_key, window, max_batch)
     held = "; ".join(f"{e['id']} ({e['method']}" + (f", frozen {e['param_name']}={e['frozen_param']:g}" if e["frozen_param"] is not None else "") + ")"
                      for e in srv.catalog.describe()) or "none (unsteered only)"
-    print(f"steerkit serve: {model} (fingerprint {srv.fingerprint}) on http://{host}:{port}/v1; steering vectors: {held}", flush=True)
+    print(f"steerkit serve: {model} (fingerprint {srv.fingerprint}, {srv.placement['dtype']} on {srv.placement['device']}) on http://{host}:{port}/v1; steering vectors: {held}", flush=True)
     uvicorn.run(make_app(srv), host=host, port=port, log_level=log_level)
 
 # %% ../nbs/18_serve.ipynb #02cb99c5

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 import torch
 from .adapters import adapter, add_hook, _as_layers
-from .models import chat, encode, rtol
+from .models import chat, encode, rtol, model_device
 from .operators import Operator
 
 # %% ../nbs/06_steer.ipynb #04a18c34
@@ -188,7 +188,7 @@ def batch_vs_alone(model, tok, prompts, ivs=None, params=None, order=None, max_n
     order = list(range(n)) if order is None else list(order)
     if sorted(order) != list(range(n)): raise ValueError(f"`order` must be a permutation of 0..{n-1}, got {order}")
     def run(idx):
-        enc = encode(tok, chat(tok, [prompts[i] for i in idx]))
+        enc = encode(tok, chat(tok, [prompts[i] for i in idx]), device=model_device(model))
         if ivs is None: return greedy(model, enc, max_new_tokens)
         p = None if params is None else [params[i] for i in idx]
         with steering(model, ivs, param=p): return greedy(model, enc, max_new_tokens)

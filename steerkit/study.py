@@ -20,6 +20,7 @@ from .methods import (Vectors, method, get_spec, plane_vectors, direction_vector
                               Contrast, _grid)
 from .adapters import _as_layers
 from .capture import parse_site_key
+from .models import model_placement
 
 # %% ../nbs/10_study.ipynb #ae5c7feb
 def conditional_plane(cond: Plane, beh: Plane, layer: int, site: str) -> Plane:
@@ -189,7 +190,7 @@ def freeze(model, tok, name: str, cfg: StudyConfig = StudyConfig(), target: str 
     sw = summarize(sweep(model, tok, data["calib"] + extra, m, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
                          progress=progress, reference=True), thr, coh)
     val, admissible = choose_setting(sw, target, m.param is not None)
-    v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=plane.meta["fingerprint"],
+    v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=plane.meta["fingerprint"], placement=model_placement(model),
                   param=None if val is None else float(val), param_name=m.param, admissible=admissible, target=target,
                   threshold=thr, coherence=coh, config=asdict(cfg), sweep=sw.astype({"value": str}).to_dict("records"),
                   extra_calib=extra)

@@ -130,3 +130,50 @@ def test_organism_unsteered_on_unseen_prompts(tmp_path):
     assert sum(ref[:4]) >= 3, rows[:4]            # nearly all harmful refused
     assert sum(ref[4:]) <= 1, rows[4:]            # few harmless refused
     fct.test_eq({x["method"] for x in rows}, {"none"})
+
+
+def test_calibrate_in_float32_then_generate_in_bfloat16(tiny_dir, tmp_path):
+    "--device/--dtype: the calibration records its placement; generating in bf16 with it works, and every line says both dtypes."
+    fz = tmp_path/"frozen"
+    r = cli("calibrate", "--model", tiny_dir, "--method", "ss", "--out", fz, "--n-calib", 2, "--angle-step", 180,
+            "--max-new-tokens", 3, "--device", "cpu", "--dtype", "float32")
+    assert r.returncode == 0, r.stderr[-2000:]
+    j = json.loads((fz/"vectors.json").read_text())
+    fct.test_eq(j["meta"]["placement"], dict(device="cpu", dtype="float32", device_map=None))
+    assert "(float32 on cpu)" in r.stdout, r.stdout
+    prompts = tmp_path/"p.txt"; prompts.write_text("Name a fruit.\n")
+    out = tmp_path/"o.jsonl"
+    r = cli("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", out, "--calibration", fz,
+            "--max-new-tokens", 3, "--device", "cpu", "--dtype", "bf16")
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(out.read_text().splitlines()[0])
+    fct.test_eq((row["device"], row["dtype"], row["calib_dtype"], row["param"]), ("cpu", "bfloat16", "float32", j["meta"]["param"]))
+    fct.test_eq(row["fingerprint"], j["meta"]["fingerprint"])     # the same weights in another dtype: the same fingerprint
+    assert "fitted on this model in float32 and are applied in bfloat16" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("cmd", [["summary"], ["calibrate", "--method", "ss"], ["generate", "--method", "none", "--prompts", "p.txt", "--out", "o.jsonl"],
+                                 ["reproduce", "--quick", "--only", "f2_layers"], ["serve"], ["organism", "--out", "org"]])
+def test_every_command_refuses_a_device_that_is_not_here(cmd, tmp_path):
+    (tmp_path/"p.txt").write_text("Hi\n")
+    t0 = time.time()
+    r = subprocess.run([str(EXE), *cmd, "--device", "cuda:7"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    fct.test_eq(r.returncode, 2)
+    assert "Device 'cuda:7' is not on this machine: the devices here are ['cpu'" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path/"o.jsonl").exists() and not (tmp_path/"org").exists()
+    assert time.time() - t0 < 120
+
+
+def test_organism_steered_in_bfloat16_with_a_float32_calibration(tmp_path):
+    "The issue's command: the embedded organism on the CPU in bf16, steered by the committed float32-era SS calibration."
+    root = Path(__file__).parents[1]
+    prompts = tmp_path/"p.txt"
+    prompts.write_text("\n".join((root/"paper_figures/cli_demo/harmful.txt").read_text().splitlines()[:2]) + "\n")
+    out = tmp_path/"o.jsonl"
+    r = cli("generate", "--model", "embedded-refusal", "--device", "cpu", "--dtype", "bfloat16", "--method", "ss",
+            "--calibration", root/"paper_figures/cli_demo/frozen_ss", "--prompts", prompts, "--out", out, "--max-new-tokens", 16)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    prov = json.loads((root/"steerkit/data/organism/provenance.json").read_text())
+    fct.test_eq({(x["dtype"], x["device"], x["fingerprint"]) for x in rows}, {("bfloat16", "cpu", prov["fingerprint"])})
+    assert all(x["n_tokens"] > 0 and x["response"].strip() for x in rows), rows

@@ -111,3 +111,38 @@ def test_offloaded_organism_equals_plain_organism(tmp_path):
     assert model_fingerprint(mo) == model_fingerprint(mp)
     lp, lo = _logits(mp, tok), _logits(mo, tok)
     assert (lp - lo).abs().max() <= 1e-4 * lp.abs().max()
+
+
+def test_fingerprint_names_the_weights_not_their_dtype(plain):
+    "float32 and bfloat16 of one checkpoint: one fingerprint (the organism's is the one its provenance records); other weights: another."
+    import json
+    from steerkit.models import organism_dir, place_model, numerics_tag
+    prov = json.loads((organism_dir()/"provenance.json").read_text())
+    assert model_fingerprint(plain[0]) == prov["base_fingerprint"]
+    mb, _ = load_model("embedded-refusal", device="cpu", dtype="bfloat16")
+    assert model_fingerprint(mb) == prov["fingerprint"] != prov["base_fingerprint"]
+    assert (numerics_tag(mb), numerics_tag(plain[0])) == ("bfloat16-cpu", "float32-cpu")
+    assert place_model(mb, "cpu", "float32").config.steerkit_placement["dtype"] == "float32"
+
+
+def test_generation_cache_keeps_dtypes_apart(tmp_path):
+    "A bfloat16 model never reuses float32 answers from the cache (same fingerprint, other numbers)."
+    from steerkit.models import tiny_model, place_model
+    m, tok = tiny_model("llama")
+    cache = tmp_path/"gen.jsonl"
+    a = generate(m, tok, PROMPTS, max_new_tokens=4, cache=cache, progress=False)
+    again = generate(m, tok, PROMPTS, max_new_tokens=4, cache=cache, progress=False)
+    b = generate(place_model(m, "cpu", "bfloat16"), tok, PROMPTS, max_new_tokens=4, cache=cache, progress=False)
+    assert (a.attrs["generated"], again.attrs["reused"], b.attrs["generated"]) == (2, 2, 2)
+
+
+def test_every_paper_notebook_takes_device_and_dtype():
+    "Every notebook of the manifest has `device` and `dtype` parameters (default auto) and hands them to every model it loads."
+    import re, nbformat
+    from steerkit.reproduce import load_manifest, notebook_parameters
+    for e in load_manifest()["notebooks"]:
+        ps = notebook_parameters(e["notebook"])
+        assert (ps.get("device"), ps.get("dtype")) == ("auto", "auto"), (e["name"], ps)
+        code = "\n".join(c.source for c in nbformat.read(e["notebook"], as_version=4).cells if c.cell_type == "code")
+        loads = re.findall(r"(?:load_model|cached_organism)\([^()]*\)", code)
+        assert loads and all("device=device, dtype=dtype" in x for x in loads), (e["name"], loads)

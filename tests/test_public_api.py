@@ -248,6 +248,10 @@ RECIPES.update({
     "models.resolve_device": lambda c, f: eq(f("cpu"), "cpu"),
     "models.resolve_dtype": lambda c, f: eq((f("auto", "cpu"), f("bf16")), (torch.float32, torch.bfloat16)),
     "models.model_device": lambda c, f: eq(f(c.m), torch.device("cpu")),
+    "models.model_placement": lambda c, f: eq(f(c.m), dict(device="cpu", dtype="float32", device_map=None)),
+    "models.numerics_tag": lambda c, f: eq((f(c.m), f(K.models.place_model(c.fresh(), "cpu", "bf16"))), ("float32-cpu", "bfloat16-cpu")),
+    "models.place_model": lambda c, f: check(f(c.fresh(), "cpu", "bfloat16"), lambda m: m.config.steerkit_placement["dtype"] == "bfloat16"
+                                             and next(m.parameters()).dtype == torch.bfloat16 and K.models.model_fingerprint(m) == c.fp),
 })
 
 @recipe("models.load_model")
@@ -748,6 +752,13 @@ RECIPES.update({
     "organism.depth_study": lambda c, f: check(f({"tiny": c.mt}, c.cfg, methods=("ss", "dirabl"), progress=False),
                                                lambda d: d.method.tolist() == ["none", "ss", "dirabl"] and (d.organism == "tiny").all()),
 })
+
+@recipe("organism.organism_model")
+def _(c, f):
+    m, tok = f(K.models.organism_dir(), "cpu", "bfloat16")
+    prov = json.loads((K.models.organism_dir()/"provenance.json").read_text())
+    eq((K.models.model_fingerprint(m), m.config.steerkit_placement["dtype"], tok.padding_side), (prov["fingerprint"], "bfloat16", "left"))
+    return m
 
 @recipe("organism.train_organism")
 def _(c, f):
