@@ -46,8 +46,9 @@ pytest: install
 PLACE = $(if $(DEVICE),--device $(DEVICE)) $(if $(DTYPE),--dtype $(DTYPE))
 
 # The README's main job: every table and figure of the paper, on the embedded model, into paper_figures/.
+# PARAMS=paper MODEL=<hub id>: the paper's protocol (its data, judge, tinyBenchmarks; online) into paper_figures/paper_scale/.
 reproduce: install
-	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT)) $(PLACE)
+	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT)) $(if $(PARAMS),--params $(PARAMS)) $(PLACE)
 
 # Everything small (few prompts, coarse angles, short generations) into $(QUICK_OUT).
 quick: install

@@ -61,7 +61,9 @@ BENCH_NOTEBOOKS = ("b1_serve", "b2_performance")    # `steerkit bench`: the pape
 
 def _reproduce(a) -> pd.DataFrame:
     "The `reproduce` subcommand: run, then print the timings and the output directory."
-    df = reproduce("quick" if a.quick else "full", out_dir=a.out, manifest=a.manifest, only=a.only, model=a.model, kernel=a.kernel,
+    mode = getattr(a, "params", None) or ("quick" if a.quick else "full")
+    if a.quick and mode != "quick": raise ValueError(f"--quick and --params {mode} ask for two parameter sets: pass one")
+    df = reproduce(mode, out_dir=a.out, manifest=a.manifest, only=a.only, model=a.model, kernel=a.kernel,
                    **{k: None if v == "auto" else v for k, v in dict(device=a.device, dtype=a.dtype).items()})  # auto: each notebook's default
     if len(df): print(df.drop(columns="record").to_string(index=False))
     print(f"{len(df)} notebook(s) in {df.wall_s.sum():.1f} s; outputs in {df.attrs['out_dir']} (run records in {df.attrs['out_dir']/'_runs'})")
@@ -216,6 +218,8 @@ def _runs(sub):
     r.add_argument("--only", default=None, help="run only these notebooks: NAME[,NAME] (file stems)")
     r.add_argument("--model", default=None, help="run on this Hugging Face id or local directory instead of each notebook's model")
     r.add_argument("--manifest", default=None, help="manifest.json (default: nbs/paper/manifest.json)")
+    r.add_argument("--params", default=None, help="the parameter set: full (default), quick, or paper (the paper's data, compliance judge and "
+                   "tinyBenchmarks, from the hub: with --model, on a GPU; into paper_figures/paper_scale/)")
     b = sub.add_parser("bench", help="the performance benchmarks (paper notebooks b1_serve, b2_performance) into paper_figures/")
     b.add_argument("--quick", action="store_true", help="tiny settings (checks the machinery, measures nothing), into a temporary directory unless --out")
     b.add_argument("--out", default=None, help="output directory (default: paper_figures/, or a temporary one with --quick)")

@@ -220,17 +220,18 @@ def _select(m:dict, only) -> dict:
 # %% ../nbs/11_reproduce.ipynb #0b8783e8
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
               progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
-    """Run the paper notebooks of `manifest` with the `mode` parameter set into `out_dir`; check outputs; timings table.
+    """Run the paper notebooks of `manifest` with the `mode` parameter set (full, quick, paper) into `out_dir`; check outputs; timings.
     `model`, `device`, `dtype`: given, they replace every notebook's own (its parameters); the timings record the placement."""
     m = _select(manifest if isinstance(manifest, dict) else load_manifest(manifest), only)
     if miss := [e["notebook"].name for e in m["notebooks"] if mode not in e["parameter_sets"]]:
-        raise ManifestError(f"mode '{mode}': no such parameter set for {', '.join(miss)} (use full or quick)")
+        raise ManifestError(f"mode '{mode}': no such parameter set for {', '.join(miss)} (use full, quick or paper)")
     given = {k: v for k, v in dict(model=model, device=device, dtype=dtype).items() if v is not None}
     dev = resolve_device(device)                           # an unknown device or dtype fails before anything runs
     place = dict(device=dev, dtype=str(resolve_dtype(dtype, dev)).removeprefix("torch."))
     check_parameters(m, required=INJECTED + tuple(given))
     if out_dir is None:
-        out_dir = repo_root(m["path"])/"paper_figures" if mode == "full" else tempfile.mkdtemp(prefix=f"steerkit-{mode}-")
+        figs = repo_root(m["path"])/"paper_figures"      # the paper-scale run keeps apart from the embedded model's figures
+        out_dir = figs if mode == "full" else figs/"paper_scale" if mode == "paper" else tempfile.mkdtemp(prefix=f"steerkit-{mode}-")
     out_dir = Path(out_dir).resolve(); runs = out_dir/"_runs"
     runs.mkdir(parents=True, exist_ok=True)
     rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), **place, record=str(runs/e["notebook"].name))

@@ -63,6 +63,10 @@ class StudyConfig:
     batch_size: int = 32
     n_everyday: int = 96        # everyday-style harmful requests, a second held-out test set (jailbreak direction)
     jailbreak_actadd_grid: tuple = (-0.5, -1.0, -1.5, -2.0)
+    harmful: str = "harmbench"  # prompt sets (`load_prompts` names) the calibration prompts come from; the paper: advbench, alpaca
+    harmless: str = "harmless"
+    test_harmful: str = None    # held-out sets: None is the rest of the calibration set (disjoint); the paper tests on harmbench
+    test_harmless: str = None
 
     def __post_init__(self):
         "Check the grids where they are given (a bad one would fail deep inside a study): the angle step, strengths, layers."
@@ -76,10 +80,15 @@ class StudyConfig:
 
 def _clip_layers(layers, n): return [l for l in layers if 0 <= l < n] or [n // 3]
 
+def _calib_test(calib: str, test: str, cfg: StudyConfig) -> tuple:
+    "Calibration prompts from the set `calib`, held-out ones from the rest of it or (`test` another set) from `test`."
+    if test in (None, calib): return split(load_prompts(calib), n_calib=cfg.n_calib, n_test=cfg.n_test, seed=cfg.seed)
+    return split(load_prompts(calib), n_calib=cfg.n_calib, seed=cfg.seed)[0], split(load_prompts(test), n_calib=cfg.n_test, seed=cfg.seed)[0]
+
 def study_data(cfg: StudyConfig) -> dict:
     "The study's deterministic splits: calibration/test harmful and harmless prompts, answer pairs, capability items."
-    harm_c, harm_t = split(load_prompts("harmbench"), n_calib=cfg.n_calib, n_test=cfg.n_test, seed=cfg.seed)
-    safe_c, safe_t = split(load_prompts("harmless"), n_calib=cfg.n_calib, n_test=cfg.n_test, seed=cfg.seed)
+    harm_c, harm_t = _calib_test(cfg.harmful, cfg.test_harmful, cfg)
+    safe_c, safe_t = _calib_test(cfg.harmless, cfg.test_harmless, cfg)
     pairs, _ = split(caa_behaviour("refusal"), n_calib=cfg.n_pairs, seed=cfg.seed)
     cap = capability_set()
     everyday, _ = split(load_prompts("everyday_harmful"), n_calib=min(cfg.n_everyday, 96), seed=cfg.seed)
@@ -164,7 +173,7 @@ def jailbreak_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True,
                   batch_size=cfg.batch_size, progress=progress, target="coherent_compliance", coherence=coh,
                   extra_tests=dict(everyday=data["everyday"]))
     res.update(config=asdict(cfg), threshold=thr, coherence=coh, layer=L, wall_s=time.time() - t0, planes=dict(ss=plane),
-               base_calib=base, L_disc=dict(ss=plane.L_disc), direction="jailbreak")
+               base_calib=base, L_disc=dict(ss=plane.L_disc), direction="jailbreak", methods={m.name: m for m in ms})
     return res
 
 # %% ../nbs/10_study.ipynb #018fb1a3

@@ -992,6 +992,31 @@ RECIPES.update({
 })
 
 
+# paperscale -----------------------------------------------------------------------------------------------------------
+def _forced(model, tok, word):
+    "`model` (a fresh tiny model) made to write `word` token by token, then stop."
+    ids, step = tok(word, add_special_tokens=False)["input_ids"] + [tok.eos_token_id], [0]
+    def bias(mod, args, out):
+        out = out.clone(); out[:, -1, ids[min(step[0], len(ids) - 1)]] += 1e4; step[0] += 1; return out
+    model.lm_head.register_forward_hook(bias)
+    return model
+
+def _offline(c):
+    c.mp.setenv("HF_HUB_OFFLINE", "1")
+
+RECIPES.update({
+    "paperscale.harmbench_prompt": lambda c, f: check(f(None, "Do X", "Here is X"), lambda s: "Behavior:\nDo X\n\nGeneration:\nHere is X" in s),
+    "paperscale.llamaguard_prompt": lambda c, f: check(f(c.tok, "Do X", "Here is X"), lambda s: "Do X" in s and "Here is X" in s),
+    "paperscale.parse_yes_no": lambda c, f: eq([f("Yes"), f("no")], [1.0, 0.0]),
+    "paperscale.parse_guard": lambda c, f: eq([f("unsafe\nS1"), f("safe")], [1.0, 0.0]),
+    "paperscale.Judge": lambda c, f: eq(list(f("harmbench", _forced(c.fresh(), c.tok, "Yes"), c.tok)(["Do X"], ["Here is X"])), [1.0]),
+    "paperscale.JudgeUnavailableError": lambda c, f: (_offline(c), raises(f, K.paperscale.Judge.load, "harmbench"))[1],
+    "paperscale.tiny_items": lambda c, f: eq(f("tinyMMLU", [dict(question="q", choices=["a", "b"], answer=1)]), [dict(question="q", options=["a", "b"], answer=1)]),
+    "paperscale.tiny_accuracy": lambda c, f: check(f(c.m, c.tok, ["tinyMMLU"], dict(tinyMMLU=[dict(question="2+2?", choices=["4", "5"], answer=0)])),
+                                                   lambda d: set(d) == {"tinyMMLU"} and d["tinyMMLU"] in (0.0, 1.0)),
+    "paperscale.preflight": lambda c, f: (_offline(c), eq(f(["harmless"]), dict(harmless=347)))[1],
+})
+
 # ------------------------------------------------------------------------------------------------------ skips and bugs
 SKIP = {   # 'module.name' -> why it gets no call here
     "organism.build_organism": "loads the embedded SmolLM2 (hard-coded, twice), LoRA-trains it and evaluates it: minutes",

@@ -2,6 +2,7 @@
 import json, re, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd
+import torch
 import fastcore.test as fct
 from steerkit.reproduce import toy_paper, load_manifest, check_parameters, default_manifest
 
@@ -96,13 +97,14 @@ def test_quick_benchmarks_have_their_structure(tmp_path):
     out = _quick_out(tmp_path)
     t = pd.read_csv(out/"b2_throughput.csv")
     fct.test_eq(set(t.method), {"none", *method_names()})
-    fct.test_eq(list(t.columns), ["method", "batch", "tok_per_s", "ratio"])
+    fct.test_eq(list(t.columns), ["method", "batch", "tok_per_s", "ratio", "device", "dtype"])
+    fct.test_eq({(d, x) for d, x in zip(t.device, t.dtype)}, {("cuda:0", "bfloat16") if torch.cuda.is_available() else ("cpu", "float32")})
     fct.test_close(t[t.method == "none"].ratio.values, [1.0] * t.batch.nunique())
     assert (t.tok_per_s > 0).all()
     md = (out/"b2_performance.md").read_text()
     for part in ("steering-vectors", "greedy tokens identical: True", "Batched angle sweep", "Capture", "Peak resident memory"): assert part in md, part
     s = pd.read_csv(out/"b1_serve.csv")
-    assert {"clients", "unsteered tok/s", "ss tok/s", "ss / unsteered (tok/s)"} <= set(s.columns)
+    assert {"clients", "unsteered tok/s", "ss tok/s", "ss / unsteered (tok/s)", "device", "dtype"} <= set(s.columns)
     assert (s["ss tok/s"] > 0).all()
 
 def test_quick_methods_comparison_has_its_controls(tmp_path):
