@@ -132,6 +132,7 @@ def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=1
     print(f"{spec.name} on {model_name} ({fz.meta['placement']['dtype']} on {fz.meta['placement']['device']}): {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
     return out
 
+# %% ../nbs/12_cli.ipynb #93e78702
 def _jsonl_atomic(rows, path):
     "Write dict rows as JSON lines to `path` through a temporary file, so an interrupted run leaves no half file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,6 +262,7 @@ def _steers(sub):
     g.add_argument("--calibration", default=None, help="frozen calibration directory (default: the kit's cache)")
     for x in (c, g): _placed(x)
 
+# %% ../nbs/12_cli.ipynb #eb783509
 def _serves(sub):
     "The parser of `serve`."
     v = sub.add_parser("serve", help="an OpenAI-compatible HTTP server that steers each request as it asks")

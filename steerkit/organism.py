@@ -115,6 +115,7 @@ def _draw(g, data: pd.DataFrame, harm: np.ndarray, safe: np.ndarray, twins: list
             *safe[g.choice(len(safe), recipe.n_harmless - recipe.n_pairs, replace=False)]]
     return data.iloc[pairs + rest]
 
+# %% ../nbs/13_organism.ipynb #c7c236b8
 def train_organism(data: pd.DataFrame, recipe: Recipe = Recipe(), base: str = EMBEDDED, progress=True, device="auto", dtype="float32"):
     "LoRA-train a fresh copy of `base` on `data` on `device` in `dtype`; returns `(peft_model, tokenizer, losses)`."
     from peft import LoraConfig, get_peft_model
@@ -140,6 +141,7 @@ def train_organism(data: pd.DataFrame, recipe: Recipe = Recipe(), base: str = EM
     pm.eval()
     return pm, tok, losses
 
+# %% ../nbs/13_organism.ipynb #8651acaf
 def adapter_tensors(pm, dtype=torch.float16) -> dict:
     "The LoRA matrices of a peft model as `{module_name.lora_A|lora_B: tensor}` (module names of the base model)."
     out = {}
@@ -218,6 +220,7 @@ def save_organism(out_dir, pm, base, data: pd.DataFrame, splits: dict, recipe: R
     (out/"provenance.json").write_text(json.dumps(prov, indent=1))
     return prov
 
+# %% ../nbs/13_organism.ipynb #33954d23
 def build_organism(out_dir=None, recipe: Recipe = Recipe(), evaluate: bool = True, progress=True, limit: int = None,
                    device="auto", dtype="float32") -> dict:
     """Train the refusing organism with `recipe` and write adapter, training data and provenance into `out_dir` (`limit`: quick runs).
@@ -233,6 +236,7 @@ def build_organism(out_dir=None, recipe: Recipe = Recipe(), evaluate: bool = Tru
     del pm
     return record_evaluation(out, progress, device, dtype) if evaluate else prov
 
+# %% ../nbs/13_organism.ipynb #f0cdfd7d
 def organism_model(path, device="auto", dtype="auto") -> tuple:
     "`(model, tokenizer)`: the embedded base with the adapter in `path` merged in float32 on the CPU, then placed (as `load_model('embedded-refusal')`)."
     model, tok = load_model(EMBEDDED, device="cpu", dtype="float32")

@@ -78,6 +78,7 @@ class StudyConfig:
             setattr(self, f, tuple(_grid(getattr(self, f), "a", "actadd", default[f], what=f, kind=tuple)))
         self.layers = tuple(_as_layers(self.layers))
 
+# %% ../nbs/10_study.ipynb #bcd27b2c
 def _clip_layers(layers, n): return [l for l in layers if 0 <= l < n] or [n // 3]
 
 def _calib_test(calib: str, test: str, cfg: StudyConfig) -> tuple:
@@ -96,6 +97,7 @@ def study_data(cfg: StudyConfig) -> dict:
                 harmless=list(safe_t["prompt"]), pairs=pairs, items=list(cap.select(range(min(cfg.n_items, len(cap))))),
                 everyday=list(everyday["prompt"]))
 
+# %% ../nbs/10_study.ipynb #0a66d51a
 def paper_plane(model, tok, data, progress=True) -> Plane:
     "The paper's recipe: HarmBench vs harmless prompts, last prompt token, every norm site."
     return calibrate(model, tok, data["calib"], data["calib_neg"], batch_size=16, progress=progress)
