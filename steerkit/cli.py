@@ -13,7 +13,7 @@ import pandas as pd
 from .models import load_model, model_fingerprint, model_placement, cache_dir, EMBEDDED, EMBEDDED_REFUSAL, LOAD_TIMES
 from .capture import capture
 from .data_sets import load_prompts, split
-from .reproduce import reproduce, ReproductionError
+from .reproduce import reproduce, ReproductionError, COMMAND_ENV
 from .metrics import refusal_score
 from .generate import generate
 from .study import freeze, StudyConfig
@@ -63,6 +63,7 @@ def _reproduce(a) -> pd.DataFrame:
     "The `reproduce` subcommand: run, then print the timings and the output directory."
     mode = getattr(a, "params", None) or ("quick" if a.quick else "full")
     if a.quick and mode != "quick": raise ValueError(f"--quick and --params {mode} ask for two parameter sets: pass one")
+    os.environ.setdefault(COMMAND_ENV, " ".join(["steerkit"] + sys.argv[1:]))    # named in every output's provenance
     df = reproduce(mode, out_dir=a.out, manifest=a.manifest, only=a.only, model=a.model, kernel=a.kernel,
                    **{k: None if v == "auto" else v for k, v in dict(device=a.device, dtype=a.dtype).items()})  # auto: each notebook's default
     if len(df): print(df.drop(columns="record").to_string(index=False))

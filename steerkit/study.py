@@ -12,7 +12,7 @@ import time, numbers
 from dataclasses import dataclass, asdict, fields
 import torch
 import pandas as pd
-from .data_sets import load_prompts, split, caa_behaviour, capability_items as capability_set
+from .data_sets import coherence_prompts, load_prompts, split, caa_behaviour, capability_items as capability_set
 from .operators import unit
 from .directions import calibrate, Plane
 from .evaluate import sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, PPL_VIOLATION
@@ -62,6 +62,7 @@ class StudyConfig:
     rel_ppl: float = 1.25
     batch_size: int = 32
     n_everyday: int = 96        # everyday-style harmful requests, a second held-out test set (jailbreak direction)
+    n_coherence: int = 120      # harmless requests whose unsteered answers calibrate the coherence thresholds (`coherence_prompts`)
     jailbreak_actadd_grid: tuple = (-0.5, -1.0, -1.5, -2.0)
     harmful: str = "harmbench"  # prompt sets (`load_prompts` names) the calibration prompts come from; the paper: advbench, alpaca
     harmless: str = "harmless"
@@ -95,7 +96,7 @@ def study_data(cfg: StudyConfig) -> dict:
     everyday, _ = split(load_prompts("everyday_harmful"), n_calib=min(cfg.n_everyday, 96), seed=cfg.seed)
     return dict(calib=list(harm_c["prompt"]), calib_neg=list(safe_c["prompt"]), test=list(harm_t["prompt"]),
                 harmless=list(safe_t["prompt"]), pairs=pairs, items=list(cap.select(range(min(cfg.n_items, len(cap))))),
-                everyday=list(everyday["prompt"]))
+                everyday=list(everyday["prompt"]), coherence=coherence_prompts()[:cfg.n_coherence])
 
 # %% ../nbs/10_study.ipynb #0a66d51a
 def paper_plane(model, tok, data, progress=True) -> Plane:
@@ -159,10 +160,10 @@ def jailbreak_methods(model, tok, data, cfg: StudyConfig, plane: Plane, progress
     return [method(jailbreak_vectors(n, model, tok, data, plane, progress), model, grid=jailbreak_grid(n, cfg)) for n in names], _b1_layer(plane)
 
 def _jailbreak_setup(model, tok, cfg, progress):
-    "Data, the paper's plane, the self-PPL threshold and the coherence thresholds (unsteered harmless calibration answers)."
+    "Data, the paper's plane, the self-PPL threshold and the coherence thresholds (unsteered answers to `coherence_prompts`)."
     data = study_data(cfg); plane = paper_plane(model, tok, data, progress)
     thr, base = unsteered_threshold(model, tok, data, cfg, progress)
-    safe = unsteered(model, tok, data["calib_neg"], cfg.max_new_tokens, cfg.batch_size, progress=progress, reference=True)
+    safe = unsteered(model, tok, data["coherence"], cfg.max_new_tokens, cfg.batch_size, progress=progress, reference=True)
     return data, plane, thr, base, coherence_thresholds(safe)
 
 def jailbreak_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, methods=PAPER_METHODS) -> dict:
