@@ -11,13 +11,12 @@ __all__ = ['AGENT_SYSTEM', 'DECOMPOSE_PROMPT', 'RATE_PROMPT', 'TABLE', 'pos_neg'
 # %% ../nbs/20_saas.ipynb #c2e45d51
 import json, math, os, warnings
 from dataclasses import dataclass, asdict
-from functools import lru_cache
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .models import model_fingerprint, package_dir
-from .metrics import minilm, embed   # sentence embeddings live with the other metrics
+from .models import model_fingerprint
+from .metrics import embed   # sentence embeddings live with the other metrics
 from .adapters import adapter
 from .data_sets import data_dir
 from .caa import CAA_SITE

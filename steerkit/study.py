@@ -15,7 +15,9 @@ import pandas as pd
 from .data_sets import coherence_prompts, load_prompts, split, caa_behaviour, capability_items as capability_set
 from .operators import unit
 from .directions import calibrate, Plane
-from .evaluate import sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, PPL_VIOLATION
+from .evaluate import (sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds, coherent_compliance,
+                               PPL_VIOLATION)
+from tqdm.auto import tqdm
 from .methods import (Vectors, method, get_spec, plane_vectors, direction_vectors,
                               Contrast, _grid)
 from .adapters import _as_layers
@@ -214,18 +216,40 @@ def frozen_method(v: Vectors, model) -> tuple:
     return method(v, model), v.meta["param"]
 
 # %% ../nbs/10_study.ipynb #c4009fa5
-def layer_sets(L_disc, n_layers, seed=0) -> dict:
-    "The layer sets of the ablation, each (but 'all') with |L_disc| layers."
+def layer_sets(L_disc, n_layers, seed=0, n_random: int = 0, stride: int = 0) -> dict:
+    """The layer sets of the ablation, each (but 'all') with |L_disc| layers: discriminative, all, early, late and one random
+    draw ('random'); with `n_random`, that many draws of layers **outside** L_disc instead ('random_00', ...); with `stride`,
+    also windows of |L_disc| consecutive layers starting every `stride` layers ('window_00', ...)."""
     k = max(1, len(L_disc))
     g = torch.Generator().manual_seed(seed)
-    rnd = sorted(torch.randperm(n_layers, generator=g)[:k].tolist())
-    return dict(discriminative=list(L_disc), all=list(range(n_layers)), random=rnd,
-                early=list(range(k)), late=list(range(n_layers - k, n_layers)))
+    out = dict(discriminative=list(L_disc), all=list(range(n_layers)))
+    if not n_random: out["random"] = sorted(torch.randperm(n_layers, generator=g)[:k].tolist())
+    out.update(early=list(range(k)), late=list(range(n_layers - k, n_layers)))
+    pool = [l for l in range(n_layers) if l not in set(L_disc)]
+    if n_random and len(pool) < k: raise ValueError(f"random draws outside L_disc need {k} layers outside it; only {len(pool)} of {n_layers} are")
+    for i in range(n_random): out[f"random_{i:02d}"] = sorted(pool[j] for j in torch.randperm(len(pool), generator=g)[:k].tolist())
+    for j, s in enumerate(range(0, n_layers - k + 1, stride) if stride else []): out[f"window_{j:02d}"] = list(range(s, s + k))
+    return out
 
 # %% ../nbs/10_study.ipynb #e4a408c1
-def ablation_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, direction: str = "jailbreak") -> dict:
+def _draw_rows(model, tok, plane, data, cfg, grid, thr, kw, draws, progress) -> pd.DataFrame:
+    "Per held-out harmful prompt, SS on each layer set of `draws` at the angle it chose on the calibration split (as SS does)."
+    coh, target, out = kw.get("coherence"), kw.get("target", "refusal"), []
+    for name, L in tqdm(draws.items(), desc="layer draws", disable=not progress):
+        mm = method(plane_vectors(plane, "ss", layers=L), model, grid=grid, name=f"ss/{name}")
+        sk = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=False, reference=True)
+        v, ok = choose_setting(summarize(sweep(model, tok, data["calib"], mm, **sk), thr, coh), target, True)
+        t = sweep(model, tok, data["test"], mm, grid=[v], **sk)
+        out.append(t.assign(draw=name, layers=" ".join(map(str, L)), admissible=ok, compliance=1 - t.refusal,
+                            **({"coherent_compliance": coherent_compliance(t, coh)} if coh else {})))
+    return pd.concat(out, ignore_index=True) if out else None
+
+def ablation_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, direction: str = "jailbreak", n_random: int = 0,
+                   stride: int = 0) -> dict:
     """T5 (layer selection for SS) and T6 (SAS formula vs SS, both on L_disc), chosen on calibration, reported on test.
-    `direction='jailbreak'`: make a refusing model comply (coherent compliance); 'induce': make the base model refuse."""
+    `direction='jailbreak'`: make a refusing model comply (coherent compliance); 'induce': make the base model refuse.
+    `n_random`, `stride`: random draws outside L_disc and sliding windows (`layer_sets`), each with its own angle chosen on
+    calibration, reported per held-out harmful prompt in `draw_rows` (a set equal to L_disc is not run again: it is L_disc)."""
     if direction not in ("jailbreak", "induce"): raise ValueError(f"Unknown direction '{direction}': use 'jailbreak' or 'induce'")
     t0 = time.time()
     if direction == "jailbreak":
@@ -235,12 +259,16 @@ def ablation_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, 
         data = study_data(cfg); plane = paper_plane(model, tok, data, progress)
         (thr, _), kw = unsteered_threshold(model, tok, data, cfg, progress), {}
     grid = list(range(0, 360, cfg.angle_step))
-    sets = layer_sets(plane.L_disc, model.config.num_hidden_layers, cfg.seed)
-    ms = [method(plane_vectors(plane, "ss", layers=L), model, grid=grid, name=f"ss/{name}") for name, L in sets.items()]
+    sets = layer_sets(plane.L_disc, model.config.num_hidden_layers, cfg.seed, n_random, stride)
+    main = {k: v for k, v in sets.items() if not k.startswith(("random_", "window_")) and (k == "discriminative" or v != list(plane.L_disc))}
+    ms = [method(plane_vectors(plane, "ss", layers=L), model, grid=grid, name=f"ss/{name}") for name, L in main.items()]
     sas_d = method(plane_vectors(plane, "sas", layers=plane.L_disc), model, grid=grid, name="sas/discriminative")
     res = compare(model, tok, ms + [sas_d], data["calib"], data["test"], data["harmless"], items=data["items"],
                   kl_prompts=data["harmless"][:cfg.n_kl], ppl_threshold=thr, max_new_tokens=cfg.max_new_tokens,
                   batch_size=cfg.batch_size, progress=progress, **kw)
-    res.update(layer_sets=sets, threshold=thr, wall_s=time.time() - t0, L_disc=plane.L_disc, direction=direction,
-               coherence=kw.get("coherence"))
+    t1 = time.time()
+    draws = {k: v for k, v in sets.items() if k.startswith(("random_", "window_")) and v != list(plane.L_disc)}
+    res.update(draw_rows=_draw_rows(model, tok, plane, data, cfg, grid, thr, kw, draws, progress), draws_s=time.time() - t1,
+               layer_sets=sets, same_as_disc=[k for k, v in sets.items() if k != "discriminative" and v == list(plane.L_disc)],
+               threshold=thr, wall_s=time.time() - t0, L_disc=plane.L_disc, direction=direction, coherence=kw.get("coherence"))
     return res

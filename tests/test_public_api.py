@@ -172,7 +172,7 @@ class Ctx:
     @cached_property
     def cfg(self):
         return K.study.StudyConfig(n_calib=2, n_test=2, n_pairs=4, angle_step=180, max_new_tokens=3, layers=(1, 2),
-                                   actadd_grid=(1.0,), n_items=2, n_kl=2, n_everyday=2, jailbreak_actadd_grid=(-1.0,))
+                                   actadd_grid=(1.0,), n_items=2, n_kl=2, n_everyday=2, n_coherence=4, jailbreak_actadd_grid=(-1.0,))
     @cached_property
     def data(self): return K.study.study_data(self.cfg)
     @cached_property
@@ -594,6 +594,41 @@ RECIPES.update({
     "data_sets.topic_requests": lambda c, f: check(f(), lambda d: len(d) == 96 and "prompt" in d.column_names),
 })
 
+_ROWS = pd.DataFrame(dict(method=["a"] * 4 + ["b"] * 4, prompt=list("wxyz") * 2, ok=[1, 1, 0, 1, 0, 0, 0, 1]))
+_PROV = dict(model="toy", fingerprint="", adapter_sha256="", commit="0123456789abcdef0123456789abcdef01234567", dirty=False, command="pytest")
+
+def _written(c, name, write):
+    p = c.tmp/name; write(p); return K.reproduce.read_provenance(p)
+
+RECIPES.update({
+    "metrics.ci_table": lambda c, f: check(f(_ROWS, "method", ["ok"]), lambda t: t.ok.tolist() == [0.75, 0.25] and (t.ok_lo <= t.ok).all()),
+    "metrics.paired_differences": lambda c, f: check(f(_ROWS, "method", "a", ["ok"]), lambda d: d["diff"].tolist() == [-0.5] and d.n_items.tolist() == [4]),
+    "metrics.with_ci": lambda c, f: eq(f(pd.DataFrame(dict(x=[0.5], x_lo=[0.25], x_hi=[0.75]))).x.tolist(), ["0.500 [0.250, 0.750]"]),
+    "metrics.topicality": lambda c, f: check(f(["Bake bread."] * 2, ["Knead the dough and bake it.", ""]), lambda s: s[0] > 0.3 and s[1] == 0.0),
+    "metrics.cohen_kappa": lambda c, f: eq(f([1, 1, 0, 0], [1, 0, 1, 0]), 0.0),
+    "metrics.mc_correct": lambda c, f: check(f(c.m, c.tok, c.mc_items, prompt_fn=K.evaluate.mc_prompt(c.tok), sep=""), lambda r: len(r) == len(c.mc_items) and set(r) <= {0, 1}),
+    "evaluate.on_topic": lambda c, f: eq(f(pd.DataFrame(dict(topicality=[0.2, 0.9])), dict(topicality_min=0.5)).tolist(), [False, True]),
+    "evaluate.answer_class": lambda c, f: check(f(c.scored.assign(topicality=0.0, refusal=0), dict(K.evaluate.coherence_thresholds(c.scored), topicality_min=0.5)),
+                                                lambda s: set(s) <= {"deflects", "broken"} and len(s) == len(c.scored)),
+    "evaluate.topicality_threshold": lambda c, f: eq(f([0.1, 0.2, 0.6, 0.8], [False, False, True, True]), pytest.approx(0.4)),
+    "data_sets.reserve": lambda c, f: check(f(K.data_sets.load_prompts("harmless"), 5), lambda rr: len(rr[0]) == 5 and len(rr[0]) + len(rr[1]) == len(K.data_sets.harmless())),
+    "data_sets.coherence_prompts": lambda c, f: check(f(), lambda p: len(p) == 120 == len(set(p))),
+    "data_sets.answer_labels": lambda c, f: check(f(), lambda d: len(d) == 146 and set(d.label) == {"answers", "deflects", "refuses", "broken"}),
+    "reproduce.git_state": lambda c, f: check(f(c.tmp), lambda cd: cd == ("unknown", None)),
+    "reproduce.run_command": lambda c, f: check(f(), lambda s: isinstance(s, str) and s),
+    "reproduce.provenance": lambda c, f: check(f(c.m, command="pytest"), lambda p: p["fingerprint"] and p["command"] == "pytest" and p["adapter_sha256"] == ""),
+    "reproduce.provenance_line": lambda c, f: check(f(_PROV), lambda s: s.startswith("Provenance: model=toy") and "commit=0123456789ab" in s),
+    "reproduce.write_csv": lambda c, f: eq(_written(c, "p.csv", lambda p: f(_ROWS, p, _PROV)), dict(model="toy", commit=_PROV["commit"])),
+    "reproduce.write_md": lambda c, f: eq(_written(c, "p.md", lambda p: f("text", p, _PROV)), dict(model="toy", commit=_PROV["commit"][:12])),
+    "reproduce.read_provenance": lambda c, f: eq(f(Path(K.reproduce.write_md("x", c.tmp/"q.md", _PROV))), dict(model="toy", commit=_PROV["commit"][:12])),
+})
+
+@recipe("reproduce.save_figure")
+def _(c, f):
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(); ax.plot([0, 1]); paths = f(fig, c.tmp/"fig", _PROV, caption="A line."); plt.close(fig)
+    return check([K.reproduce.read_provenance(p) for p in paths], lambda r: r == [dict(model="toy", commit=_PROV["commit"][:12])] * 2)
+
 def _write_pairs(c):
     p = c.tmp/"pairs.jsonl"; p.write_text("".join(json.dumps(r) + "\n" for r in _TXT)); return p
 
@@ -697,8 +732,8 @@ RECIPES.update({
     "saas.OpenAIAgent": lambda c, f: check(f("http://127.0.0.1:9/v1", "m"), lambda a: a.model == "m" and "127.0.0.1:9" in a.name),
     "saas.question_stem": lambda c, f: eq(f("Q?\n\nChoices:\n (A) Yes"), "Q?"),
     "saas.instance_texts": lambda c, f: check(f(c.items), lambda t: len(t[0]) == 4 and "Answer: " in t[0][0]),
-    "saas.minilm": lambda c, f: check(f(), lambda tm: tm[1].config.hidden_size == 384),
-    "saas.embed": lambda c, f: check(f(["a cat", "a dog"]), lambda e: e.shape == (2, 384)),
+    "metrics.minilm": lambda c, f: check(f(), lambda tm: tm[1].config.hidden_size == 384),
+    "metrics.embed": lambda c, f: check(f(["a cat", "a dog"]), lambda e: e.shape == (2, 384)),
     "saas.embedding_ratings": lambda c, f: check(f(c.items, K.saas.kit_decomposition("refusal")), lambda r: r.shape == (4, 4)),
     "saas.saas_from_acts": lambda c, f: check(f(*_saas_pn(c), torch.rand(12, 2), torch.tensor([0.5, 0.5]), letters=K.saas.letter_signs(_saas_items())),
                                              lambda vt: vt[0].shape == (64,) and abs(vt[1].w.sum() - 1) < 1e-9),

@@ -1,0 +1,69 @@
+"""Every file in `paper_figures/` says what made it and comes from a notebook of the manifest.
+
+- each output of each manifest notebook names its model and the commit it was run from (CSV columns, the first line of a
+  Markdown file, PNG/PDF metadata, a JSON `provenance` key), read back by `steerkit.reproduce.read_provenance`;
+- no file in `paper_figures/` is outside the manifest's outputs (the hand-written index `README.md` and the run records
+  in `_runs/` aside), and none is code.
+
+Notebooks whose committed outputs predate provenance are listed in PENDING and expected to fail (strict: a rerun that
+stamps them turns the test red until they leave the list)."""
+from pathlib import Path
+import pytest
+from steerkit.reproduce import load_manifest, read_provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+FIG = ROOT/"paper_figures"
+STAMPED = {".csv", ".md", ".png", ".pdf", ".json"}       # the kinds of file read_provenance reads
+CODE = {".py", ".sh", ".ipynb", ".r", ".js"}
+EXEMPT = {"README.md"}                                    # the index of paper_figures, written by hand
+# full runs still to do with the stamping code (each hours on 2 cores); remove a name once its outputs are rerun
+PENDING = {"f1_norms", "f2_layers", "t5_t6_ablations", "t7_refusal_depth", "t8_methods", "t9_saas", "t10_behaviours",
+           "b1_serve", "b2_performance"}
+STRAYS = {"cli_demo", "t8_refusal_organism2", "t9_halves"}   # made by scripts outside the manifest: to fold into notebooks
+
+MANIFEST = load_manifest()
+
+
+def _files(out: str) -> list:
+    p = FIG/out
+    return sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+
+
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e["name"], marks=[pytest.mark.xfail(strict=True, reason="outputs predate provenance")]
+                                                if e["name"] in PENDING else []) for e in MANIFEST["notebooks"]])
+def test_every_output_names_its_model_and_commit(entry):
+    bad = []
+    for out in entry["outputs"]:
+        for f in _files(out):
+            if not f.exists(): bad.append(f"{f.relative_to(FIG)} (missing)"); continue
+            if f.suffix.lower() not in STAMPED: continue
+            prov = read_provenance(f)
+            if not (prov.get("model") and prov.get("commit")): bad.append(str(f.relative_to(FIG)))
+    assert not bad, f"{entry['name']}: no model/commit recorded in {', '.join(bad)}: rerun it with `steerkit reproduce --only {entry['name']}`"
+
+
+def _listed() -> set:
+    return {f.resolve() for e in MANIFEST["notebooks"] for out in e["outputs"] for f in _files(out)}
+
+
+def _unlisted() -> list:
+    listed = _listed()
+    return sorted(f.relative_to(FIG) for f in FIG.rglob("*") if f.is_file() and f.resolve() not in listed
+                  and f.relative_to(FIG).parts[0] != "_runs" and f.name not in EXEMPT)
+
+
+def test_no_file_outside_the_manifest_but_the_known_strays():
+    stray = [str(f) for f in _unlisted() if f.parts[0] not in STRAYS]
+    assert not stray, f"files in paper_figures/ that no manifest notebook writes: {stray}; add them to a notebook's outputs or remove them"
+
+
+@pytest.mark.xfail(strict=True, reason="cli_demo, t8_refusal_organism2 and t9_halves still come from scripts (issue 26)")
+def test_no_strays_and_no_code():
+    assert not _unlisted(), f"not from a manifest notebook: {[str(f) for f in _unlisted()]}"
+    code = [str(f.relative_to(FIG)) for f in FIG.rglob("*") if f.suffix.lower() in CODE and f.relative_to(FIG).parts[0] != "_runs"]
+    assert not code, f"code in paper_figures/: {code}"
+
+
+def test_read_provenance_finds_nothing_in_an_unstamped_file(tmp_path):
+    (tmp_path/"a.csv").write_text("x\n1\n"); (tmp_path/"a.md").write_text("# A table\n")
+    assert read_provenance(tmp_path/"a.csv") == {} and read_provenance(tmp_path/"a.md") == {}
