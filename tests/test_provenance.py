@@ -17,8 +17,7 @@ STAMPED = {".csv", ".md", ".png", ".pdf", ".json"}       # the kinds of file rea
 CODE = {".py", ".sh", ".ipynb", ".r", ".js"}
 EXEMPT = {"README.md"}                                    # the index of paper_figures, written by hand
 # full runs still to do with the stamping code (each hours on 2 cores); remove a name once its outputs are rerun
-PENDING = {"f1_norms", "f2_layers", "t5_t6_ablations", "t7_refusal_depth", "t8_methods", "t9_saas", "t10_behaviours",
-           "b1_serve", "b2_performance"}
+PENDING = {"t5_t6_ablations", "t7_refusal_depth", "t8_methods", "t9_saas", "t10_behaviours", "b2_performance"}
 STRAYS = {"cli_demo", "t8_refusal_organism2", "t9_halves"}   # made by scripts outside the manifest: to fold into notebooks
 
 MANIFEST = load_manifest()
