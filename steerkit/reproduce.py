@@ -11,6 +11,7 @@ __all__ = ['ENTRY_KEYS', 'REQUIRED_SETS', 'INJECTED', 'COMMAND_ENV', 'PROV_COLUM
 # %% ../nbs/11_reproduce.ipynb #a31f3997
 import ast, json, tempfile, time, os, re, sys, subprocess, textwrap, importlib.util
 from pathlib import Path
+from contextlib import contextmanager
 import nbformat
 import pandas as pd
 import papermill as pm
@@ -292,6 +293,16 @@ def read_provenance(path) -> dict:
     return m.groupdict() if m else {}
 
 # %% ../nbs/11_reproduce.ipynb #0b8783e8
+@contextmanager
+def _command_env(mode, only, given):
+    "`$STEERKIT_COMMAND` for the notebooks of one run: the caller's command if it set one, else this call's equivalent command line."
+    caller = os.environ.get(COMMAND_ENV)
+    os.environ[COMMAND_ENV] = caller or (f"steerkit reproduce --params {mode}" + (f" --only {only if isinstance(only, str) else ','.join(only)}" if only else "")
+                                       + "".join(f" --{k} {v}" for k, v in given.items()))
+    try: yield
+    finally:
+        if caller is None: os.environ.pop(COMMAND_ENV, None)
+
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
               progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
     """Run the paper notebooks of `manifest` with the `mode` parameter set (full, quick, paper) into `out_dir`; check outputs; timings.
@@ -318,10 +329,7 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
         full.to_csv(runs/"timings.csv", index=False); df.attrs["out_dir"] = out_dir
         return df
     bar = tqdm(total=len(rows), desc=f"reproduce {mode}", unit="notebook", disable=not progress)
-    prev = os.environ.get(COMMAND_ENV)       # what every output's provenance names: the caller's command, else this call
-    os.environ[COMMAND_ENV] = prev or (f"steerkit reproduce --params {mode}" + (f" --only {only if isinstance(only, str) else ','.join(only)}" if only else "")
-                                       + "".join(f" --{k} {v}" for k, v in given.items()))
-    try:
+    with _command_env(mode, only, given):
         for row, e in zip(rows, m["notebooks"]):
             bar.set_postfix_str(e["notebook"].name)
             params = {**e["parameter_sets"][mode], **given}
@@ -332,8 +340,6 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
                 err.args = (f"{err}\n  outputs of the notebooks that ran before it are kept in {out_dir}; timings in {runs/'timings.csv'}",)
                 raise
             row.update(status="ok", wall_s=round(time.perf_counter() - t0, 2)); bar.update()
-    finally:
-        if prev is None: os.environ.pop(COMMAND_ENV, None)
     bar.close()
     df = table()
     check_outputs(m, out_dir)
