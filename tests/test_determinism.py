@@ -20,12 +20,13 @@ import json, math, os, re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 import pandas as pd
-from steerkit.reproduce import reproduce, load_manifest
+from steerkit.reproduce import reproduce, load_manifest, PROV_COLUMNS
 from steerkit.models import rtol
 
 REPO = Path(__file__).resolve().parents[1]
 RERUN = ("f1_norms", "f2_layers", "t1_main")     # quick cost on 2 cores: see paper_figures/_runs and the README
 TIMING = ("sweep_s", "wall_s")                   # wall-clock seconds: t1_main/t5/t6 'sweep_s' column, t1_run.json 'wall_s'
+RUN = tuple(PROV_COLUMNS) + ("provenance",)      # what made a file (model, commit, command): not a result
 TABLES = (".csv", ".md", ".json")
 RTOL = rtol()                                    # sqrt(float32 eps) = 3.5e-4
 NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)")   # a number inside a text cell ("b1.b2 = -1.4e-08")
@@ -61,7 +62,7 @@ def _same(a, b, printed=False) -> bool:
 
 def _csv_diffs(a: Path, b: Path) -> list:
     x, y = (pd.read_csv(p, keep_default_na=False, dtype=str) for p in (a, b))
-    x, y = (d.drop(columns=[c for c in TIMING if c in d]) for d in (x, y))
+    x, y = (d.drop(columns=[c for c in TIMING + RUN if c in d]) for d in (x, y))
     if list(x.columns) != list(y.columns): return [f"columns {list(x.columns)} != {list(y.columns)}"]
     if x.shape != y.shape: return [f"shape {x.shape} != {y.shape}"]
     out = []
@@ -74,7 +75,7 @@ def _csv_diffs(a: Path, b: Path) -> list:
 
 def _md_rows(text: str) -> list:
     "The lines of a Markdown file, each table row as a list of its cells without the TIMING columns."
-    lines, drop, out = text.splitlines(), set(), []
+    lines, drop, out = [l for l in text.splitlines() if not l.startswith("Provenance: ")], set(), []
     for i, l in enumerate(lines):
         if not l.lstrip().startswith("|"): out.append(l); drop = set(); continue
         cells = [c.strip() for c in l.strip().strip("|").split("|")]
@@ -98,7 +99,7 @@ def _md_diffs(a: Path, b: Path) -> list:
 
 def _json_diffs(a, b, at="") -> list:
     if isinstance(a, dict) and isinstance(b, dict):
-        ka, kb = set(a) - set(TIMING), set(b) - set(TIMING)
+        ka, kb = set(a) - set(TIMING) - set(RUN), set(b) - set(TIMING) - set(RUN)
         if ka != kb: return [f"{at or '/'}: keys {sorted(ka ^ kb)} in only one"]
         return [d for k in sorted(ka) for d in _json_diffs(a[k], b[k], f"{at}/{k}")]
     if isinstance(a, list) and isinstance(b, list):
@@ -144,6 +145,10 @@ def test_table_diffs_finds_a_changed_cell(tmp_path):
     js = json.dumps(dict(layer=23, L_disc=dict(ss=[13, 16]), threshold=2.0, wall_s=10.0))
     assert pair(".json", js, js.replace("10.0", "20.0")) == []
     assert pair(".json", js, js.replace("16]", "17]")) == ["/L_disc/ss[1]: 16 != 17"]
+    pc = "method,refusal,model,commit,dirty,command\nss,0.25,m,abc,False,steerkit reproduce --quick\n"   # what made a file is not a result
+    assert pair(".csv", pc, pc.replace("abc,False,steerkit reproduce --quick", "def,True,make test")) == []
+    assert pair(".md", "Provenance: model=m commit=abc\n\n" + md, "Provenance: model=m commit=def, command: x\n\n" + md) == []
+    assert pair(".json", json.dumps(dict(layer=23, provenance=dict(commit="abc"))), json.dumps(dict(layer=23, provenance=dict(commit="def")))) == []
 
 
 def _tables(entries) -> list:
