@@ -89,6 +89,7 @@ def unsteered(model, tok, prompts, max_new_tokens=48, batch_size=32, cache=True,
     if reference: df["topicality"] = topicality(df.prompt.tolist(), df.response.tolist())
     return pd.concat([df, text_metrics(df.response.tolist())], axis=1)
 
+# %% ../nbs/09_evaluate.ipynb #ccf874cc
 def summarize(df: pd.DataFrame, ppl_threshold: float = PPL_VIOLATION, coherence: dict = None) -> pd.DataFrame:
     """Per (method, value): refusal and compliance rates, self-PPL mean and violation (mean > `ppl_threshold`), coherence
     means, n; with `coherence` thresholds also `coherent_compliance` (compliant *and* coherent, see `is_coherent`)."""
@@ -151,7 +152,7 @@ def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
         out += self_ppl(model, enc["input_ids"], am, answer_mask(tok, ps, am)).tolist()
     return out
 
-# %% ../nbs/09_evaluate.ipynb #49774f68
+# %% ../nbs/09_evaluate.ipynb #caceebd0
 COHERENCE = ["self_ppl", "ref_ppl", "language_consistency", "compression_ratio", "repetition_4gram"]
 
 def _means(cap: dict) -> dict: return {k: v for k, v in cap.items() if k not in ("mc_correct", "kl_items")}
@@ -162,6 +163,7 @@ def _capability_rows(caps) -> pd.DataFrame:
                          for kind, key in (("mc", "mc_correct"), ("kl", "kl_items")) for i, v in enumerate(c[key])],
                         columns=["method", "kind", "item", "value"])
 
+# %% ../nbs/09_evaluate.ipynb #da85310b
 def _row(name, setting, t, h, violations, cap, coherence=None, extra=None):
     r = dict(method=name, setting=setting, refusal=t.refusal.mean(), compliance=1 - t.refusal.mean())
     if coherence is not None: r["coherent_compliance"] = coherent_compliance(t, coherence).mean()

@@ -196,6 +196,7 @@ def _answer_index(item)->int:
     if not 0 <= int(a) < len(opts): raise ValueError(f"answer index {a} out of range for {len(opts)} options")
     return int(a)
 
+# %% ../nbs/08_metrics.ipynb #19505aaa
 def mc_correct(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->list:
     "Per item of `items` ({question, options, answer}): 1 if its `mc_predict` equals the answer (index or option text), else 0."
     items = list(items)

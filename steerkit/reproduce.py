@@ -303,6 +303,7 @@ def _command_env(mode, only, given):
     finally:
         if caller is None: os.environ.pop(COMMAND_ENV, None)
 
+# %% ../nbs/11_reproduce.ipynb #c8821508
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
               progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
     """Run the paper notebooks of `manifest` with the `mode` parameter set (full, quick, paper) into `out_dir`; check outputs; timings.

@@ -244,6 +244,7 @@ def _draw_rows(model, tok, plane, data, cfg, grid, thr, kw, draws, progress) -> 
                             **({"coherent_compliance": coherent_compliance(t, coh)} if coh else {})))
     return pd.concat(out, ignore_index=True) if out else None
 
+# %% ../nbs/10_study.ipynb #426e1da8
 def ablation_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, direction: str = "jailbreak", n_random: int = 0,
                    stride: int = 0) -> dict:
     """T5 (layer selection for SS) and T6 (SAS formula vs SS, both on L_disc), chosen on calibration, reported on test.
