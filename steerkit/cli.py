@@ -13,7 +13,7 @@ import pandas as pd
 from .models import load_model, model_fingerprint, model_placement, cache_dir, EMBEDDED, EMBEDDED_REFUSAL, LOAD_TIMES
 from .capture import capture
 from .data_sets import load_prompts, split
-from .reproduce import reproduce, ReproductionError, COMMAND_ENV
+from .reproduce import reproduce, ReproductionError, COMMAND_ENV, provenance
 from .metrics import refusal_score
 from .generate import generate
 from .study import freeze, StudyConfig
@@ -128,7 +128,7 @@ def calibrate_cmd(model_name: str, name: str, out=None, n_calib=16, angle_step=1
         fz.meta["method_ref"] = method_ref(spec.name)
         on = f"{n_calib} calibration prompts" + (f" and {len(extra)} of {calib_prompts}" if extra else "")
         out = Path(out) if out else frozen_dir(m)/spec.name
-    fz.save(out)
+    fz.save(out, provenance=provenance(m, model_name))
     setting = "no parameter" if fz.meta["param"] is None else f"{fz.meta['param_name']}={fz.meta['param']:g}"
     print(f"{spec.name} on {model_name} ({fz.meta['placement']['dtype']} on {fz.meta['placement']['device']}): {setting}, chosen on {on} ({fz.meta['target']}); frozen in {out}")
     return out

@@ -8,7 +8,7 @@ __all__ = ['CAA_BEHAVIOURS', 'TINY_BENCHMARKS', 'PROMPT_SETS', 'RESERVED', 'ANSW
            'everyday_advice', 'everyday_harmful', 'benign_questions', 'instructions', 'sentiment_pairs',
            'neutral_requests', 'topic_pairs', 'topic_requests', 'split', 'split_record', 'HubUnavailableError',
            'hub_offline', 'hub_reachable', 'hub_dataset', 'advbench', 'alpaca', 'tiny_benchmarks', 'load_prompts',
-           'reserve', 'coherence_prompts', 'answer_labels']
+           'reserve', 'coherence_prompts', 'cli_demo_dir', 'answer_labels']
 
 # %% ../nbs/02_data.ipynb #4e5722a7
 import json, os, re, socket
@@ -274,6 +274,11 @@ def reserve(ds: Dataset, n: int) -> tuple:
 def coherence_prompts() -> list:
     "The 120 harmless requests (reserved everyday advice and benign questions) whose unsteered answers calibrate coherence."
     return [p for s in ("everyday_advice", "benign_questions") for p in reserve(load_prompts(s), RESERVED[s])[0]["prompt"]]
+
+# %% ../nbs/02_data.ipynb #2e685032
+def cli_demo_dir() -> Path:
+    "The prompt files of the command-line demonstration: `harmful{,_2,_3}.txt`, `harmless{,_2,_3}.txt`, `calib_instructions.jsonl`."
+    return data_dir()/"cli_demo"
 
 # %% ../nbs/02_data.ipynb #0a2d17b9
 ANSWER_LABELS = ("answers", "deflects", "refuses", "broken")

@@ -75,12 +75,13 @@ def _check(v: Vectors, model):
             if v.tensors[name].shape[-1] != w:
                 raise VectorsError(f"Tensor '{name}' has width {v.tensors[name].shape[-1]}, but site '{p['site']}' of this model has width {w}: fit them again on this model")
 
-def _save(self, path) -> Path:
-    "Write `vectors.safetensors` + `vectors.json` into the directory `path`; returns it."
+def _save(self, path, provenance: dict = None) -> Path:
+    """Write `vectors.safetensors` + `vectors.json` into the directory `path`; returns it. `provenance` (what made them: model,
+    commit, command; `steerkit.reproduce.provenance`) is kept in the JSON beside the vectors, outside their key."""
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     save_file({k: t.detach().cpu().contiguous() for k, t in self.tensors.items()}, str(path/"vectors.safetensors"))
-    (path/"vectors.json").write_text(json.dumps(dict(method=self.method, placement=self.placement, meta=self.meta, key=self.key),
-                                                indent=1, default=str))
+    j = dict(method=self.method, placement=self.placement, meta=self.meta, key=self.key) | ({"provenance": provenance} if provenance else {})
+    (path/"vectors.json").write_text(json.dumps(j, indent=1, default=str))
     return path
 
 def _load(cls, path, model=None) -> "Vectors":

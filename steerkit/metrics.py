@@ -6,8 +6,8 @@
 __all__ = ['REFUSAL_PHRASES', 'PPL_VIOLATION', 'refusal_score', 'compliance_score', 'language_consistency', 'compression_ratio',
            'ngram_repetition', 'text_metrics', 'sequence_logprobs', 'response_logprobs', 'self_ppl', 'ppl_violation',
            'next_token_kl', 'mc_option_logprobs', 'mc_predict', 'mc_correct', 'mc_accuracy', 'letter_token_id',
-           'caa_ab_prob', 'bootstrap_ci', 'ci_table', 'paired_differences', 'with_ci', 'minilm', 'embed', 'topicality',
-           'cohen_kappa']
+           'caa_ab_prob', 'bootstrap_ci', 'ci_table', 'paired_differences', 'with_ci', 'split_ci', 'minilm', 'embed',
+           'topicality', 'cohen_kappa']
 
 # %% ../nbs/08_metrics.ipynb #fe2b0560
 import zlib
@@ -297,6 +297,20 @@ def with_ci(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         t[c] = [f"{f(m)} [{f(l)}, {f(h)}]" if not pd.isna(m) else "-" for m, l, h in zip(t[c], t[f"{c}_lo"], t[f"{c}_hi"])]
         t = t.drop(columns=[f"{c}_lo", f"{c}_hi"])
     return t
+
+# %% ../nbs/08_metrics.ipynb #33590599
+def split_ci(rows: pd.DataFrame, by, spec: dict, split_col: str = "split", **kw) -> pd.DataFrame:
+    """One row per group of `by` (the groups of the first split, in order): for each `split: {column: name}` of `spec`, `ci_table`
+    of that split's rows, the mean of `column` named `name` with `name_lo`, `name_hi`; `kw` goes to `ci_table`."""
+    by = [by] if isinstance(by, str) else list(by)
+    if miss := [s for s in spec if s not in set(rows[split_col])]:
+        raise ValueError(f"split_ci: no rows of split {', '.join(map(repr, miss))} (splits: {', '.join(map(str, rows[split_col].unique()))})")
+    out = None
+    for sp, cols in spec.items():
+        t = ci_table(rows[rows[split_col] == sp], by, list(cols), **kw).drop(columns="n")
+        t = t.rename(columns={f"{c}{s}": f"{n}{s}" for c, n in cols.items() for s in ("", "_lo", "_hi")})
+        out = t if out is None else out.merge(t, on=by, how="left")
+    return out
 
 # %% ../nbs/08_metrics.ipynb #1b05584d
 @lru_cache(maxsize=1)

@@ -267,12 +267,13 @@ def cached_organism(recipe: Recipe, evaluate: bool = True, progress=True, limit:
     model.config.steerkit_name = f"organism-{key}"
     return model, tok, json.loads((d/"provenance.json").read_text())
 
-def depth_study(organisms: dict, cfg=None, methods=("ss", "actadd", "dirabl"), progress=True) -> pd.DataFrame:
-    "One row per (organism, method): the paper's protocol (`jailbreak_study`'s choice rule) on each organism in `organisms` = {name: (model, tok)}."
+def depth_study(organisms: dict, cfg=None, methods=("ss", "actadd", "dirabl"), progress=True, rows: bool = False):
+    """One row per (organism, method): the paper's protocol (`jailbreak_study`'s choice rule) on each organism in `organisms` = {name: (model, tok)}.
+    With `rows`, `(table, rows)`: also every held-out answer, with `compliance` and `coherent_compliance` under its organism's thresholds (for intervals)."""
     from steerkit.study import StudyConfig, _jailbreak_setup, jailbreak_methods
-    from steerkit.evaluate import compare
+    from steerkit.evaluate import compare, coherent_compliance
     cfg = cfg or StudyConfig()
-    out = []
+    out, per = [], []
     for name, (m, tok) in organisms.items():
         data, plane, thr, _, coh = _jailbreak_setup(m, tok, cfg, progress)
         ms = jailbreak_methods(m, tok, data, cfg, plane, progress, names=methods)[0]
@@ -280,4 +281,6 @@ def depth_study(organisms: dict, cfg=None, methods=("ss", "actadd", "dirabl"), p
                       max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=progress,
                       target="coherent_compliance", coherence=coh, extra_tests=dict(everyday=data["everyday"]))
         out.append(res["table"].assign(organism=name, L_disc=str(plane.L_disc)))
-    return pd.concat(out, ignore_index=True)
+        r = res["rows"]; per.append(r.assign(organism=name, compliance=1 - r.refusal, coherent_compliance=coherent_compliance(r, coh)))
+    table = pd.concat(out, ignore_index=True)
+    return (table, pd.concat(per, ignore_index=True)) if rows else table

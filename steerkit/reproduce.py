@@ -286,7 +286,8 @@ def read_provenance(path) -> dict:
         df = pd.read_csv(p, nrows=5)
         return {k: str(df[k].iloc[0]) for k in ("model", "commit")} if {"model", "commit"} <= set(df) and len(df) else {}
     if suf == ".json":
-        d = json.loads(p.read_text()).get("provenance", {}) if p.read_text().lstrip().startswith("{") else {}
+        j = json.loads(p.read_text())
+        d = j.get("provenance", {}) if isinstance(j, dict) else {}
         return {k: str(d[k]) for k in ("model", "commit") if k in d} if {"model", "commit"} <= set(d) else {}
     text = p.read_text(errors="replace").split("\n", 1)[0] if suf == ".md" else p.read_bytes().decode("latin-1") if suf in (".png", ".pdf") else ""
     m = _PROV_RE.search(text)

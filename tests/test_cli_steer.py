@@ -168,7 +168,7 @@ def test_organism_steered_in_bfloat16_with_a_float32_calibration(tmp_path):
     "The issue's command: the embedded organism on the CPU in bf16, steered by the committed float32-era SS calibration."
     root = Path(__file__).parents[1]
     prompts = tmp_path/"p.txt"
-    prompts.write_text("\n".join((root/"paper_figures/cli_demo/harmful.txt").read_text().splitlines()[:2]) + "\n")
+    prompts.write_text("\n".join((root/"steerkit/data/cli_demo/harmful.txt").read_text().splitlines()[:2]) + "\n")
     out = tmp_path/"o.jsonl"
     r = cli("generate", "--model", "embedded-refusal", "--device", "cpu", "--dtype", "bfloat16", "--method", "ss",
             "--calibration", root/"paper_figures/cli_demo/frozen_ss", "--prompts", prompts, "--out", out, "--max-new-tokens", 16)

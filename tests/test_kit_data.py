@@ -112,11 +112,12 @@ def test_instructions():
 
 
 def test_unseen_demo_prompts_are_in_no_kit_data():
-    """The command-line demonstration's prompts (paper_figures/cli_demo) occur in no data set of the kit."""
-    demo = DATA.parents[1]/'paper_figures'/'cli_demo'
+    """The command-line demonstration's prompts (steerkit/data/cli_demo, answered by the paper notebook cli_demo) occur in no data set of the kit."""
+    demo = DATA/'cli_demo'
     seen = set()
-    for f in DATA.rglob('*.jsonl'):                 # the organism's training rows included
+    for f in DATA.rglob('*.jsonl'):                 # the organism's training rows and the demonstration's calibration requests included
         for r in _rows(f.relative_to(DATA)): seen |= {str(v).lower() for k, v in r.items() if k in ('prompt', 'instruction', 'question')}
+    assert len(sorted(demo.glob('*.txt'))) == 6, 'the six prompt files of the demonstration moved'
     for f in sorted(demo.glob('*.txt')):
         lines = [l.lower() for l in f.read_text().splitlines() if l.strip()]
         fct.test_eq(len(lines), 32)

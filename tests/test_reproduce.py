@@ -77,8 +77,8 @@ def test_quick_reproduction_produced_every_output(tmp_path):
     m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")
     out = Path(os.environ.get("STEERKIT_QUICK_OUT") or tmp_path/"quick")
     if not (out/"_runs"/"timings.csv").exists(): reproduce("quick", out_dir=out, progress=False)
-    missing = [f"{e['name']} -> {o}" for e in m["notebooks"] for o in e["outputs"]
-               if not (out/o).is_file() or (out/o).stat().st_size == 0]
+    filled = lambda p: p.is_file() and p.stat().st_size > 0 or p.is_dir() and any(p.iterdir())     # an output may be a folder (cli_demo/)
+    missing = [f"{e['name']} -> {o}" for e in m["notebooks"] for o in e["outputs"] if not filled(out/o)]
     fct.test_eq(missing, [])
     t = pd.read_csv(out/"_runs"/"timings.csv")
     fct.test_eq(sorted(t.notebook), sorted(Path(e["notebook"]).name for e in m["notebooks"]))
@@ -97,7 +97,8 @@ def test_quick_benchmarks_have_their_structure(tmp_path):
     out = _quick_out(tmp_path)
     t = pd.read_csv(out/"b2_throughput.csv")
     fct.test_eq(set(t.method), {"none", *method_names()})
-    fct.test_eq(list(t.columns), ["method", "batch", "tok_per_s", "ratio", "device", "dtype"])
+    from steerkit.reproduce import PROV_COLUMNS
+    fct.test_eq(list(t.columns), ["method", "batch", "tok_per_s", "ratio", "device", "dtype", *PROV_COLUMNS])     # the table, then what made it
     fct.test_eq({(d, x) for d, x in zip(t.device, t.dtype)}, {("cuda:0", "bfloat16") if torch.cuda.is_available() else ("cpu", "float32")})
     fct.test_close(t[t.method == "none"].ratio.values, [1.0] * t.batch.nunique())
     assert (t.tok_per_s > 0).all()
