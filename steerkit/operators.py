@@ -90,14 +90,15 @@ def _plane(h: torch.Tensor, b1, b2, check: bool) -> tuple:
 
 # %% ../nbs/04_operators.ipynb #379f2fa4
 def _rowparam(p, h: torch.Tensor, name: str) -> torch.Tensor:
-    "`p` as a tensor in the compute dtype that broadcasts to `h.shape[:-1]`, else a clear error."
+    "`p` as a tensor in the compute dtype that broadcasts to `h.shape[:-1]` (or to `h`, with a unit last axis), else a clear error."
     t = torch.as_tensor(p, dtype=_cdtype(h.dtype), device=h.device)
+    if t.ndim == h.ndim and t.shape[-1] == 1: t = t[..., 0]   # shaped like h, e.g. (B, 1, 1): drop the unit axis
     rows = h.shape[:-1]
     try: ok = torch.broadcast_shapes(t.shape, rows) == rows
     except RuntimeError: ok = False
     if not ok:
         raise ValueError(f"{name} of shape {tuple(t.shape)} does not broadcast to the rows of h, shape {tuple(rows)}: "
-                         f"pass a number, or one value per batch row with shape (B, 1) for h of shape (B, T, d)")
+                         f"pass a number, or one value per batch row with shape (B, 1) or (B, 1, 1) for h of shape (B, T, d)")
     return t
 
 def _rad(theta, h: torch.Tensor) -> torch.Tensor:

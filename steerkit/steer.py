@@ -42,9 +42,16 @@ def _cache_len(kwargs, T: int) -> int:
     if torch.is_tensor(am) and am.ndim == 2: return int(am.shape[-1] - T)
     return 0
 
+# %% ../nbs/06_steer.ipynb #54550f11
+def _plain(fn, p, x):
+    "A plain `fn(h, p)` as `f(h)`, per-row `p` (B, 1) reshaped to (B, 1, ..) so that it broadcasts against `x`."
+    if p is not None and p.ndim: p = p.reshape(-1, *[1] * (x.ndim - 1))
+    return lambda h: fn(h, p).to(h.dtype)
+
 # %% ../nbs/06_steer.ipynb #dda46b3c
 class Steering:
     """Hooks for `interventions` on `model`; `param` (None, a number, or one value per batch row) is read at every forward call.
+    A plain function `fn(h, p)` gets per-row values shaped (B, 1, 1), so `h + p` broadcasts against h of shape (B, T, d).
     `rows` (one bool per batch row, or None for all) says which rows are steered: the others pass through unchanged."""
     def __init__(self, model, interventions, param=None, phase="all", prompt_len=None, rows=None):
         if phase not in PHASES: raise ValueError(f"Unknown phase '{phase}': use one of {PHASES}")
@@ -94,7 +101,7 @@ class Steering:
         "`fn` for this forward call as `f(x) -> x' or None (unchanged)`: an `Operator` prepared once, the mask applied."
         p, m = self._p, self._m
         if p is not None: p = p.to(x.device)
-        g = fn.prepare(x, p) if isinstance(fn, Operator) else (lambda h: fn(h, p).to(h.dtype))   # errors surface here
+        g = fn.prepare(x, p) if isinstance(fn, Operator) else _plain(fn, p, x)   # errors surface here
         if m is False: return lambda h: None
         if m is None: return g
         m = m.to(x.device)

@@ -22,7 +22,7 @@ def threads(request):
 
 
 def _add(v):
-    return lambda h, a: h + (1.0 if a is None else a)[..., None] * v
+    return lambda h, a: h + (1.0 if a is None else a) * v
 
 
 @pytest.fixture(scope="module")
