@@ -230,7 +230,7 @@ def test_wrong_width_vector_when_steering(mt, name):
 
 # ------------------------------------------------------------------------------------ parameter grid of the wrong type
 GRID_CASES = [   # grid, what happened before the check in method / in sweep, the cause the message must name, the fix it
-    # must name. One check (methods._grid) serves both entry points; grid=None is the default grid, [None] is for dirabl
+    # must name. One check (methods.check_grid) serves both entry points; grid=None is the default grid, [None] is for dirabl
     ("90", "is taken as the grid ['9', '0']", "silently sweeps theta 9 and 0", ["grid", "str"], ["list"]),
     ({90: 1}, "keeps the dict's keys", "silently sweeps the keys", ["grid", "dict"], ["list"]),
     ([], "gives an empty grid", "fails with 'generate got no prompts' (the wrong cause)", ["grid", "empty"], ["at least one"]),

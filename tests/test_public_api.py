@@ -178,7 +178,7 @@ class Ctx:
     @cached_property
     def paper(self): return K.study.paper_plane(self.m, self.tok, self.data, progress=False)
     @cached_property
-    def frozen(self): return K.study.freeze(self.m, self.tok, "actadd", self.cfg, progress=False)
+    def frozen(self): return K.frozen.freeze(self.m, self.tok, "actadd", self.cfg, progress=False)
     @cached_property
     def frozen_dir(self) -> Path: return self.frozen.save(self.root/"frozen_actadd")
 
@@ -705,7 +705,7 @@ RECIPES.update({
                                                lambda x: x.shape[0] == 2 and torch.isfinite(x).all()),
     "sadi.official_ab_scores": lambda c, f: check(f(c.m, c.tok, c.items, K.sadi.sadi_vectors(c.m, c.tok, c.items, K=2, progress=False), 1.0),
                                                   lambda s: torch.allclose(s.double(), torch.tensor(K.caa.ab_scores(c.m, c.tok, c.items)), atol=1e-5)),
-    "evaluate.Scorer": lambda c, f: check(f(), lambda s: s.target == "score"),
+    "metrics.Scorer": lambda c, f: check(f(), lambda s: s.target == "score"),
     "evaluate.RefusalScorer": lambda c, f: check(f("refusal", max_new_tokens=2, cache=None).score(c.m, c.tok, PROMPTS), lambda d: 0 <= d["refusal"] <= 1 and d["n"] == 2),
     "evaluate.compare_scored": lambda c, f: check(f(K.caa.ABScorer(), c.m, c.tok, [K.methods.method(c.caa_v, c.m, layers=[1], grid=[-1.0, 1.0])], c.items[:2], c.items[2:]),
                                                   lambda r: r["table"].method.tolist() == ["none", "caa"] and len(r["sweeps"]) == 2),
@@ -758,13 +758,20 @@ RECIPES.update({
     "study.refusal_study": lambda c, f: check(f(c.m, c.tok, c.cfg, progress=False),
                                               lambda r: r["table"].method.tolist() == ["none", "ss", "ss-response", "ss-conditional", "sas", "aas", "actadd", "dirabl"]),
     "study.jailbreak_vectors": lambda c, f: check(f("caa", c.m, c.tok, c.data, c.paper, progress=False), lambda v: v.method == "caa"),
+    "study.jailbreak_setup": lambda c, f: check(f(c.m, c.tok, c.cfg, False), lambda r: len(r) == 5 and r[1].L_disc and r[2] >= 2.0),
+    "adapters.as_layers": lambda c, f: eq((f(range(2)), f(3)), ([0, 1], [3])),
+    "generate.eos_ids": lambda c, f: check(f(c.m, c.tok), lambda e: len(e) >= 1 and e == sorted(set(e)) and c.tok.eos_token_id in e),
+    "methods.check_grid": lambda c, f: eq((f([0, 90], "theta", "ss", [0]), f(None, None, "dirabl", None)), ([0.0, 90.0], [None])),
     "study.jailbreak_grid": lambda c, f: eq((f("actadd", c.cfg), f("ss", c.cfg)), ([-1.0], [0, 180])),
     "study.jailbreak_methods": lambda c, f: check(f(c.m, c.tok, c.data, c.cfg, c.paper, progress=False, names=("ss", "dirabl")),
                                                   lambda ml: [m.name for m in ml[0]] == ["ss", "dirabl"]),
     "study.jailbreak_study": lambda c, f: check(f(c.m, c.tok, c.cfg, progress=False, methods=("ss", "actadd", "sadi")),
                                                 lambda r: r["table"].method.tolist() == ["none", "ss", "actadd", "sadi"]),
-    "study.freeze": lambda c, f: check(f(c.m, c.tok, "dirabl", c.cfg, progress=False), lambda v: v.meta["param"] is None and "sweep" in v.meta),
-    "study.frozen_method": lambda c, f: check(f(c.frozen, c.m), lambda mp: mp[1] == -1.0 and mp[0].param == "a"),
+    "frozen.freeze": lambda c, f: check(f(c.m, c.tok, "dirabl", c.cfg, progress=False), lambda v: v.meta["param"] is None and "sweep" in v.meta),
+    "frozen.freeze_to": lambda c, f: check(f(c.m, c.tok, "dirabl", c.root/"fz_dirabl", c.cfg, provenance=dict(model="tiny", commit="x"), progress=False),
+                                         lambda v: v.meta["method_ref"] == "dirabl" and K.reproduce.read_provenance(c.root/"fz_dirabl"/"vectors.json")["model"] == "tiny"),
+    "frozen.load_or_freeze": lambda c, f: check(f(c.m, c.tok, "actadd", c.frozen_dir), lambda v: v.meta["param"] == -1.0 and v.method == "actadd"),
+    "frozen.frozen_method": lambda c, f: check(f(c.frozen, c.m), lambda mp: mp[1] == -1.0 and mp[0].param == "a"),
     "study.layer_sets": lambda c, f: check(f([1, 2], 4), lambda s: s["late"] == [2, 3] and s["all"] == [0, 1, 2, 3]),
 })
 
@@ -882,10 +889,10 @@ def _(c, f):
 
 # cli ------------------------------------------------------------------------------------------------------------------
 RECIPES.update({
-    "cli.layer_summary": lambda c, f: check(f(*c.acts), lambda d: len(d) == 8 and d.separation.between(0, 1).all()),
+    "directions.layer_summary": lambda c, f: check(f(*c.acts), lambda d: len(d) == 8 and d.separation.between(0, 1).all()),
     "cli.summary": lambda c, f: check(f(str(c.tiny_dir), n=2, batch_size=2, out=str(c.tmp/"s.csv")), lambda d: len(d) == 8 and (c.tmp/"s.csv").is_file()),
-    "cli.read_prompts": lambda c, f: eq(f(c.prompts_file()), PROMPTS),
-    "cli.frozen_dir": lambda c, f: check(f(c.m), lambda p: p.name == c.fp and p.parent.parent == K.models.cache_dir()),
+    "data_sets.read_prompts": lambda c, f: eq(f(c.prompts_file()), PROMPTS),
+    "frozen.frozen_dir": lambda c, f: check(f(c.m), lambda p: p.name == c.fp and p.parent.parent == K.models.cache_dir()),
     "cli.calibrate_cmd": lambda c, f: check(f(str(c.tiny_dir), "actadd", out=c.tmp/"fz", n_calib=2, angle_step=180, max_new_tokens=2, progress=False),
                                             lambda p: (p/"vectors.json").is_file()),
     "cli.generate_cmd": lambda c, f: check(f(str(c.tiny_dir), "actadd", c.prompts_file(), c.tmp/"o.jsonl", max_new_tokens=2,

@@ -15,7 +15,7 @@ def test_readme_example_runs(capsys):
     from steerkit.generate import generate
     base = generate(ns["model"], ns["tok"], list(ns["harm_test"]["prompt"]), max_new_tokens=16, progress=False)
     from steerkit.generate import same_text
-    assert same_text(df[df.value == 0].reset_index(drop=True), base).all()    # up to a rounding tie, see 07_generate
+    assert same_text(df[df.value == 0].reset_index(drop=True), base).all()    # up to a rounding tie, see 06_generate
 
 
 def test_readme_registry_example_runs(capsys):
