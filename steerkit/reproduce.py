@@ -6,7 +6,7 @@
 __all__ = ['ENTRY_KEYS', 'REQUIRED_SETS', 'INJECTED', 'COMMAND_ENV', 'PROV_COLUMNS', 'ManifestError', 'ReproductionError',
            'toy_paper', 'default_manifest', 'load_manifest', 'notebook_parameters', 'check_parameters', 'run_notebook',
            'check_outputs', 'repo_root', 'git_state', 'run_command', 'provenance', 'provenance_line', 'write_csv',
-           'write_md', 'save_figure', 'read_provenance', 'reproduce']
+           'write_md', 'save_figure', 'read_provenance', 'time_left', 'reproduce']
 
 # %% ../nbs/19_reproduce.ipynb #a31f3997
 import ast, json, tempfile, time, os, re, sys, subprocess, textwrap, importlib.util
@@ -335,6 +335,38 @@ def _command_env(mode, only, given):
     finally:
         if caller is None: os.environ.pop(COMMAND_ENV, None)
 
+# %% ../nbs/19_reproduce.ipynb #34e1c3cf
+def time_left(expected: dict, done: dict, todo: list):
+    """Seconds the notebooks `todo` should still take: their times in the previous run (`expected`, by notebook),
+    scaled by how this run's finished notebooks (`done`) compare with their previous times; None if one is unknown."""
+    if any(expected.get(n) is None for n in todo): return None
+    both = [n for n in done if (expected.get(n) or 0) > 0]
+    r = sum(done[n] for n in both) / sum(expected[n] for n in both) if both else 1.0
+    return r * sum(expected[n] for n in todo)
+
+def _hms(s: float) -> str:
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min" if s >= 3600 else f"{s / 60:.0f} min"
+
+def _progress(names: list, k: int, expected: dict, done: dict) -> str:
+    "The bar's text at the start of notebook `k`: its name, k+1/total, and the time left by the previous run's timings."
+    left = time_left(expected, done, names[k:])
+    return f"{names[k]} ({k + 1}/{len(names)}" + ("" if left is None else f", about {_hms(left)} left") + ")"
+
+def _expected(prev) -> dict:
+    "Each notebook's wall time in the previous run's `timings.csv` (finished runs only)."
+    if prev is None or not {"notebook", "status", "wall_s"} <= set(prev): return {}
+    ok = prev[prev.status == "ok"]
+    return dict(zip(ok.notebook, ok.wall_s.astype(float)))
+
+# %% ../nbs/19_reproduce.ipynb #a2f9d89e
+def _out_dir(mode: str, m: dict, out_dir=None) -> Path:
+    "Where a run writes: `out_dir`; else paper_figures/ (full), paper_figures/paper_scale/ (paper), a new temporary folder."
+    if out_dir is None:
+        figs = repo_root(m["path"])/"paper_figures"  # the paper-scale run keeps apart from the embedded model's figures
+        out_dir = (figs if mode == "full" else figs/"paper_scale" if mode == "paper"
+                   else tempfile.mkdtemp(prefix=f"steerkit-{mode}-"))
+    return Path(out_dir).resolve()
+
 # %% ../nbs/19_reproduce.ipynb #c8821508
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
               progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
@@ -348,15 +380,13 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
     dev = resolve_device(device)                           # an unknown device or dtype fails before anything runs
     place = dict(device=dev, dtype=str(resolve_dtype(dtype, dev)).removeprefix("torch."))
     check_parameters(m, required=INJECTED + tuple(given))
-    if out_dir is None:
-        figs = repo_root(m["path"])/"paper_figures"  # the paper-scale run keeps apart from the embedded model's figures
-        out_dir = (figs if mode == "full" else figs/"paper_scale" if mode == "paper"
-                   else tempfile.mkdtemp(prefix=f"steerkit-{mode}-"))
-    out_dir = Path(out_dir).resolve(); runs = out_dir/"_runs"; runs.mkdir(parents=True, exist_ok=True)
+    out_dir = _out_dir(mode, m, out_dir)
+    runs = out_dir/"_runs"; runs.mkdir(parents=True, exist_ok=True)
     rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), **place,
                  record=str(runs/e["notebook"].name)) for e in m["notebooks"]]
     try: prev = pd.read_csv(runs/"timings.csv")          # rows of notebooks this run does not touch are kept
     except Exception: prev = None
+    expected, done, names = _expected(prev), {}, [r["notebook"] for r in rows]
     def table():
         df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "device", "dtype", "record"])
         full = (df if prev is None or "notebook" not in prev
@@ -364,8 +394,8 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
         full.to_csv(runs/"timings.csv", index=False); df.attrs["out_dir"] = out_dir; return df
     bar = tqdm(total=len(rows), desc=f"reproduce {mode}", unit="notebook", disable=not progress)
     with _command_env(mode, only, given):
-        for row, e in zip(rows, m["notebooks"]):
-            bar.set_postfix_str(e["notebook"].name)
+        for k, (row, e) in enumerate(zip(rows, m["notebooks"])):
+            bar.set_postfix_str(_progress(names, k, expected, done))
             params = {**e["parameter_sets"][mode], **given}; t0 = time.perf_counter()
             try: run_notebook(e["notebook"], params, out_dir, runs, kernel=kernel)
             except ReproductionError as err:
@@ -374,5 +404,6 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
                             f"timings in {runs/'timings.csv'}",)
                 raise
             row.update(status="ok", wall_s=round(time.perf_counter() - t0, 2)); bar.update()
+            done[row["notebook"]] = row["wall_s"]
     bar.close(); df = table(); check_outputs(m, out_dir)
     return df

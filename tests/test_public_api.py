@@ -768,6 +768,7 @@ RECIPES.update({
     "study.jailbreak_study": lambda c, f: check(f(c.m, c.tok, c.cfg, progress=False, methods=("ss", "actadd", "sadi")),
                                                 lambda r: r["table"].method.tolist() == ["none", "ss", "actadd", "sadi"]),
     "frozen.freeze": lambda c, f: check(f(c.m, c.tok, "dirabl", c.cfg, progress=False), lambda v: v.meta["param"] is None and "sweep" in v.meta),
+    "reproduce.time_left": lambda c, f: eq((f({"a": 10.0, "b": 5.0}, {"a": 20.0}, ["b"]), f({}, {}, ["a"])), (10.0, None)),
     "frozen.freeze_to": lambda c, f: check(f(c.m, c.tok, "dirabl", c.root/"fz_dirabl", c.cfg, provenance=dict(model="tiny", commit="x"), progress=False),
                                          lambda v: v.meta["method_ref"] == "dirabl" and K.reproduce.read_provenance(c.root/"fz_dirabl"/"vectors.json")["model"] == "tiny"),
     "frozen.load_or_freeze": lambda c, f: check(f(c.m, c.tok, "actadd", c.frozen_dir), lambda v: v.meta["param"] == -1.0 and v.method == "actadd"),
