@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['TOPICALITY_MIN', 'COHERENCE', 'coherence_thresholds', 'is_coherent', 'on_topic', 'coherent_compliance',
            'answer_class', 'topicality_threshold', 'sweep', 'unsteered', 'summarize', 'choose', 'choose_setting',
-           'mc_prompt', 'capability', 'reference_ppl', 'compare', 'RefusalScorer', 'compare_scored']
+           'mc_prompt', 'capability', 'reference_ppl', 'RefusalScorer', 'compare_scored', 'PaperRefusalScorer',
+           'compare']
 
 # %% ../nbs/14_evaluate.ipynb #5787b418
 import time
@@ -178,68 +179,14 @@ def _capability_rows(caps) -> pd.DataFrame:
                         columns=["method", "kind", "item", "value"])
 
 # %% ../nbs/14_evaluate.ipynb #da85310b
-def _row(name, setting, t, h, violations, cap, coherence=None, extra=None):
-    r = dict(method=name, setting=setting, refusal=t.refusal.mean(), compliance=1 - t.refusal.mean())
+def _split_metrics(t, h, coherence=None, extra=None) -> dict:
+    "Rates of the test answers `t` (and of each `extra` held-out set), over-refusal on `h`, coherence means of `t`."
+    r = dict(refusal=t.refusal.mean(), compliance=1 - t.refusal.mean())
     if coherence is not None: r["coherent_compliance"] = coherent_compliance(t, coherence).mean()
     for k, e in (extra or {}).items():
         r[f"compliance_{k}"] = 1 - e.refusal.mean()
         if coherence is not None: r[f"coherent_compliance_{k}"] = coherent_compliance(e, coherence).mean()
-    return dict(r, over_refusal=h.refusal.mean(), **{c: t[c].mean() for c in COHERENCE if c in t},
-                violations=violations, **cap)
-
-# %% ../nbs/14_evaluate.ipynb #b04d071e
-def _compare_method(model, tok, m, calib, test, harmless, extra_tests, items, kl_prompts, ppl_threshold, target,
-                    coherence, kw: dict) -> tuple:
-    "`compare` for one method: calibration sweep and summary, raw sweep rows, held-out rows, capability, table row."
-    t0 = time.time(); raw = sweep(model, tok, calib, m, **kw)
-    sw = summarize(raw, ppl_threshold, coherence); dt = time.time() - t0
-    sw["violation_paper"] = sw.self_ppl > PPL_VIOLATION
-    v, admissible = choose_setting(sw, target, m.param is not None)
-    t = sweep(model, tok, test, m, grid=[v], **kw); h = sweep(model, tok, harmless, m, grid=[v], **kw)
-    x = {k: sweep(model, tok, p, m, grid=[v], **kw) for k, p in extra_tests.items()}
-    rows = [t.assign(split="test"), h.assign(split="harmless")] + [d.assign(split=k) for k, d in x.items()]
-    viol = f"{int(sw.violation.sum())}/{len(sw)}" + ("" if admissible else " (none admissible)")
-    cap = capability(model, tok, m, v, items, kl_prompts, per_item=True)
-    row = _row(m.name, "-" if v is None else f"{m.param}={v:g}", t, h, viol, _means(cap), coherence, x)
-    row.update(violations_paper_rule=f"{int(sw.violation_paper.sum())}/{len(sw)}", sweep_s=dt)
-    return sw, raw, rows, cap, row
-
-# %% ../nbs/14_evaluate.ipynb #290f2936
-def compare(model, tok, methods, calib, test, harmless=None, items=None, kl_prompts=None, ppl_threshold=PPL_VIOLATION,
-            max_new_tokens=48, batch_size=32, cache=True, progress=True, target="refusal", coherence=None,
-            extra_tests=None, scorer=None) -> dict:
-    """Sweep every `Method` of `methods` on `calib` prompts, choose its value (best `target`, no self-PPL violation
-    at `ppl_threshold`), evaluate it on `test` (target) and `harmless` (over-refusal), with capability and KL.
-    Returns dict(sweeps=per-value calibration summary, rows=per-prompt rows, table=one row per method, capability_rows=
-    per item: `mc` correct 0/1 and `kl` per prompt, sweep_rows=per prompt and value of the calibration sweeps, for
-    intervals; `sweep_s` is the wall time of the calibration sweep, 0 where every generation came from the cache).
-    `target` is a column of `summarize` ('refusal', 'compliance' or, with `coherence` thresholds,
-    'coherent_compliance'); `extra_tests` = {name: prompts} are further held-out harmful sets, reported as
-    `compliance_<name>` at the chosen setting. With a `scorer` (see `Scorer`) `compare_scored` runs instead: the same
-    choose-on-calibration protocol, any score."""
-    if scorer is not None:
-        return compare_scored(scorer, model, tok, methods, calib, test, items, kl_prompts, batch_size)
-    if harmless is None:
-        raise ValueError("compare's default scorer (refusal keywords) needs `harmless` prompts for over-refusal: "
-                         "pass harmless=[...], or a `scorer`")
-    if target == "coherent_compliance" and coherence is None:
-        raise ValueError("target='coherent_compliance' needs `coherence` thresholds (see coherence_thresholds)")
-    extra_tests = dict(extra_tests or {})
-    kw = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache, progress=progress, reference=True)
-    base_t, base_h = unsteered(model, tok, test, **kw), unsteered(model, tok, harmless, **kw)
-    base_x = {k: unsteered(model, tok, p, **kw) for k, p in extra_tests.items()}
-    caps = [("none", capability(model, tok, None, None, items, kl_prompts, per_item=True))]
-    table = [_row("none", "-", base_t, base_h, "-", _means(caps[0][1]), coherence, base_x)]
-    table[0].update(violations_paper_rule="-", sweep_s=0.0)
-    sweeps, sweep_rows, rows = [], [], ([base_t.assign(split="test"), base_h.assign(split="harmless")]
-                                        + [d.assign(split=k) for k, d in base_x.items()])
-    for m in methods:
-        sw, raw, r, cap, row = _compare_method(model, tok, m, calib, test, harmless, extra_tests, items, kl_prompts,
-                                               ppl_threshold, target, coherence, kw)
-        sweeps.append(sw); sweep_rows.append(raw); rows += r; caps.append((m.name, cap)); table.append(row)
-    return dict(sweeps=pd.concat(sweeps, ignore_index=True), rows=pd.concat(rows, ignore_index=True),
-                table=pd.DataFrame(table), capability_rows=_capability_rows(caps),
-                sweep_rows=pd.concat(sweep_rows, ignore_index=True) if sweep_rows else None)
+    return dict(r, over_refusal=h.refusal.mean(), **{c: t[c].mean() for c in COHERENCE if c in t})
 
 # %% ../nbs/14_evaluate.ipynb #3693a8b5
 class RefusalScorer(Scorer):
@@ -261,23 +208,78 @@ class RefusalScorer(Scorer):
                 .iloc[0].to_dict())
 
 # %% ../nbs/14_evaluate.ipynb #2787c50b
+def _split(res) -> tuple:
+    "A scorer's answer as (result, per-item rows or None)."
+    return res if isinstance(res, tuple) else (res, None)
+
 def compare_scored(scorer: Scorer, model, tok, methods, calib, test, items=None, kl_prompts=None,
                    batch_size=32) -> dict:
-    """`compare`'s protocol with any `Scorer`: per method, `scorer.sweep` on `calib`, the best admissible value frozen,
-    `scorer.score` on `test` beside capability (and KL). Returns dict(sweeps=, table=; `delta_vs_none` = target minus
-    unsteered, `admissible` False where every value violated and the best one was taken anyway)."""
+    """The protocol, with any `Scorer`: per method, `scorer.sweep` on `calib`, the best admissible value frozen,
+    `scorer.score` on `test` beside capability (and KL); `scorer.row` lays out the table. Returns dict(sweeps=, table=,
+    capability_rows= per item, rows= and sweep_rows= the scorer's per-item rows, None where it keeps none)."""
     if not len(test): raise ValueError("compare_scored got an empty test split: pass held-out data to report on")
-    T = scorer.target
-    base = scorer.score(model, tok, test)
-    table = [dict(method="none", setting="-", admissible=True, **base, delta_vs_none=0.0,
-                  **capability(model, tok, None, None, items, kl_prompts, batch_size), sweep_s=0.0)]
-    sweeps = []
+    base, r0 = _split(scorer.score(model, tok, test))
+    caps = [("none", capability(model, tok, None, None, items, kl_prompts, batch_size, per_item=True))]
+    table = [scorer.row("none", "-", base, base, None, True, _means(caps[0][1]), 0.0)]
+    sweeps, rows, sweep_rows = [], [r0], []
     for m in methods:
-        t0 = time.time(); sw = scorer.sweep(model, tok, calib, m, m.grid).assign(method=m.name); dt = time.time() - t0
-        sweeps.append(sw)
-        v, ok = choose_setting(sw, T, m.param is not None)
-        s = scorer.score(model, tok, test, m, v)
-        table.append(dict(method=m.name, setting="-" if v is None else f"{m.param}={v:g}", admissible=ok, **s,
-                          delta_vs_none=s[T] - base[T], **capability(model, tok, m, v, items, kl_prompts, batch_size),
-                          sweep_s=dt))
-    return dict(sweeps=pd.concat(sweeps, ignore_index=True), table=pd.DataFrame(table))
+        t0 = time.time(); sw, raw = _split(scorer.sweep(model, tok, calib, m, m.grid)); dt = time.time() - t0
+        sw = sw.assign(method=m.name); sweeps.append(sw); sweep_rows.append(raw)
+        v, ok = choose_setting(sw, scorer.target, m.param is not None)
+        s, r = _split(scorer.score(model, tok, test, m, v)); rows.append(r)
+        caps.append((m.name, capability(model, tok, m, v, items, kl_prompts, batch_size, per_item=True)))
+        setting = "-" if v is None else f"{m.param}={v:g}"
+        table.append(scorer.row(m.name, setting, s, base, sw, ok, _means(caps[-1][1]), dt))
+    cat = lambda fs: pd.concat(fs, ignore_index=True) if any(f is not None for f in fs) else None
+    return dict(sweeps=pd.concat(sweeps, ignore_index=True), table=pd.DataFrame(table),
+                capability_rows=_capability_rows(caps), rows=cat(rows), sweep_rows=cat(sweep_rows))
+
+# %% ../nbs/14_evaluate.ipynb #aea6ebee
+class PaperRefusalScorer(RefusalScorer):
+    """The paper's refusal protocol as a scorer (`compare`'s default): test answers scored with the `harmless`
+    (over-refusal) and `extra` held-out sets at the same setting, per-prompt rows kept, the self-PPL rule of the paper
+    counted beside the kit's, and `compare`'s table columns."""
+    def __init__(self, harmless, extra=None, target="refusal", coherence=None, ppl_threshold=PPL_VIOLATION,
+                 max_new_tokens=48, batch_size=32, cache=True, progress=True):
+        super().__init__(target, coherence, max_new_tokens, batch_size, cache, ppl_threshold)
+        self.harmless, self.extra, self.kw["progress"] = harmless, dict(extra or {}), progress
+    def sweep(self, model, tok, data, m, grid):
+        raw = sweep(model, tok, data, m, grid=grid, **self.kw)
+        sw = summarize(raw, self.ppl_threshold, self.coherence)
+        sw["violation_paper"] = sw.self_ppl > PPL_VIOLATION
+        return sw, raw
+    def _answers(self, model, tok, prompts, m, value):
+        if m is None: return unsteered(model, tok, prompts, **self.kw)
+        return sweep(model, tok, prompts, m, grid=[value], **self.kw)
+    def score(self, model, tok, data, m=None, value=None):
+        t, h = self._answers(model, tok, data, m, value), self._answers(model, tok, self.harmless, m, value)
+        x = {k: self._answers(model, tok, p, m, value) for k, p in self.extra.items()}
+        rows = [t.assign(split="test"), h.assign(split="harmless")] + [d.assign(split=k) for k, d in x.items()]
+        return _split_metrics(t, h, self.coherence, x), pd.concat(rows, ignore_index=True)
+    def row(self, name, setting, score, base, sw, admissible, cap, sweep_s):
+        if sw is None: return dict(method=name, setting=setting, **score, violations="-", **cap,
+                                   violations_paper_rule="-", sweep_s=sweep_s)
+        viol = f"{int(sw.violation.sum())}/{len(sw)}" + ("" if admissible else " (none admissible)")
+        return dict(method=name, setting=setting, **score, violations=viol, **cap,
+                    violations_paper_rule=f"{int(sw.violation_paper.sum())}/{len(sw)}", sweep_s=sweep_s)
+
+# %% ../nbs/14_evaluate.ipynb #119cf7f2
+def compare(model, tok, methods, calib, test, harmless=None, items=None, kl_prompts=None, ppl_threshold=PPL_VIOLATION,
+            max_new_tokens=48, batch_size=32, cache=True, progress=True, target="refusal", coherence=None,
+            extra_tests=None, scorer=None) -> dict:
+    """The paper's protocol: `compare_scored` with `scorer`, by default a `PaperRefusalScorer` (refusal keywords on
+    `test`, over-refusal on `harmless`, `extra_tests` = {name: prompts} reported as `compliance_<name>`; `target`
+    'refusal', 'compliance' or, with `coherence` thresholds, 'coherent_compliance'; a value is admissible when its
+    mean self-PPL stays within `ppl_threshold`). Returns dict(sweeps=per-value calibration summary, rows=per-prompt
+    rows, table=one row per method, capability_rows=per item, sweep_rows=per prompt and value of the calibration
+    sweeps; `sweep_s` is the calibration sweep's wall time, 0 where every generation came from the cache)."""
+    if scorer is None:
+        if harmless is None:
+            raise ValueError("compare's default scorer (refusal keywords) needs `harmless` prompts for over-refusal: "
+                             "pass harmless=[...], or a `scorer`")
+        if target == "coherent_compliance" and coherence is None:
+            raise ValueError("target='coherent_compliance' needs `coherence` thresholds (see coherence_thresholds)")
+        scorer = PaperRefusalScorer(harmless, extra_tests, target, coherence, ppl_threshold, max_new_tokens, batch_size,
+                                    cache, progress)
+        batch_size = 32                                  # capability's batch, as the protocol has always run it
+    return compare_scored(scorer, model, tok, methods, calib, test, items, kl_prompts, batch_size)

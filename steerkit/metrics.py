@@ -382,7 +382,13 @@ class Scorer:
     """How `compare_scored` scores a method. `target`: the score's name (higher is better).
     `sweep(model, tok, data, m, grid)`: one row per value (`value`, `target`, `violation`: True where the value is not
     admissible). `score(model, tok, data, m, value)`: a dict of held-out numbers, `target` among them (`m=None`:
-    unsteered)."""
+    unsteered). Either may also return per-item rows, as `(summary, rows)` / `(scores, rows)`, which the protocol
+    keeps (for intervals); `row` lays out the table (override it for other columns)."""
     target = "score"
     def sweep(self, model, tok, data, m, grid) -> pd.DataFrame: raise NotImplementedError
     def score(self, model, tok, data, m=None, value=None) -> dict: raise NotImplementedError
+    def row(self, name, setting, score, base, sw, admissible, cap, sweep_s) -> dict:
+        """One method's table row from its held-out `score`, the unsteered `base`, its calibration sweep `sw` (None for
+        the unsteered row), whether its value was `admissible`, its capability means `cap` and the sweep's seconds."""
+        return dict(method=name, setting=setting, admissible=admissible, **score,
+                    delta_vs_none=score[self.target] - base[self.target], **cap, sweep_s=sweep_s)

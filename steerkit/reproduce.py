@@ -358,7 +358,7 @@ def _expected(prev) -> dict:
     ok = prev[prev.status == "ok"]
     return dict(zip(ok.notebook, ok.wall_s.astype(float)))
 
-# %% ../nbs/19_reproduce.ipynb #a2f9d89e
+# %% ../nbs/19_reproduce.ipynb #02fdbf9a
 def _out_dir(mode: str, m: dict, out_dir=None) -> Path:
     "Where a run writes: `out_dir`; else paper_figures/ (full), paper_figures/paper_scale/ (paper), a new temporary folder."
     if out_dir is None:

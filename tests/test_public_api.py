@@ -707,6 +707,8 @@ RECIPES.update({
                                                   lambda s: torch.allclose(s.double(), torch.tensor(K.caa.ab_scores(c.m, c.tok, c.items)), atol=1e-5)),
     "metrics.Scorer": lambda c, f: check(f(), lambda s: s.target == "score"),
     "evaluate.RefusalScorer": lambda c, f: check(f("refusal", max_new_tokens=2, cache=None).score(c.m, c.tok, PROMPTS), lambda d: 0 <= d["refusal"] <= 1 and d["n"] == 2),
+    "evaluate.PaperRefusalScorer": lambda c, f: check(f(PROMPTS, max_new_tokens=2, cache=None, progress=False).score(c.m, c.tok, PROMPTS),
+                                                    lambda r: 0 <= r[0]["over_refusal"] <= 1 and len(r[1]) == 2 * len(PROMPTS) and set(r[1].split) == {"test", "harmless"}),
     "evaluate.compare_scored": lambda c, f: check(f(K.caa.ABScorer(), c.m, c.tok, [K.methods.method(c.caa_v, c.m, layers=[1], grid=[-1.0, 1.0])], c.items[:2], c.items[2:]),
                                                   lambda r: r["table"].method.tolist() == ["none", "caa"] and len(r["sweeps"]) == 2),
     "caa.ABScorer": lambda c, f: check(f(batch_size=2).score(c.m, c.tok, c.items), lambda d: d["n"] == 4 and 0 < d["p_match"] < 1),
