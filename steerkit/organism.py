@@ -304,7 +304,7 @@ def depth_study(organisms: dict, cfg=None, methods=("ss", "actadd", "dirabl"), p
     `organisms` = {name: (model, tok)}. With `rows`, `(table, rows)`: also every held-out answer, with `compliance` and
     `coherent_compliance` under its organism's thresholds (for intervals)."""
     from steerkit.study import StudyConfig, jailbreak_setup, jailbreak_methods
-    from steerkit.evaluate import compare, coherent_compliance
+    from steerkit.evaluate import compare, scored_rows
     cfg = cfg or StudyConfig()
     out, per = [], []
     for name, (m, tok) in organisms.items():
@@ -314,7 +314,6 @@ def depth_study(organisms: dict, cfg=None, methods=("ss", "actadd", "dirabl"), p
                       max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=progress,
                       target="coherent_compliance", coherence=coh, extra_tests=dict(everyday=data["everyday"]))
         out.append(res["table"].assign(organism=name, L_disc=str(plane.L_disc)))
-        r = res["rows"]; per.append(r.assign(organism=name, compliance=1 - r.refusal,
-                                             coherent_compliance=coherent_compliance(r, coh)))
+        per.append(scored_rows(res["rows"].assign(organism=name), coh))
     table = pd.concat(out, ignore_index=True)
     return (table, pd.concat(per, ignore_index=True)) if rows else table

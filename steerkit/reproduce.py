@@ -360,7 +360,7 @@ def _expected(prev) -> dict:
 
 # %% ../nbs/19_reproduce.ipynb #02fdbf9a
 def _out_dir(mode: str, m: dict, out_dir=None) -> Path:
-    "Where a run writes: `out_dir`; else paper_figures/ (full), paper_figures/paper_scale/ (paper), a new temporary folder."
+    "Where a run writes: `out_dir`; else paper_figures/ (full), paper_figures/paper_scale/ (paper), a temporary folder."
     if out_dir is None:
         figs = repo_root(m["path"])/"paper_figures"  # the paper-scale run keeps apart from the embedded model's figures
         out_dir = (figs if mode == "full" else figs/"paper_scale" if mode == "paper"

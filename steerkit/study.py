@@ -17,7 +17,7 @@ from .data_sets import (coherence_prompts, load_prompts, split, caa_behaviour,
 from .operators import unit
 from .directions import calibrate, Plane
 from .evaluate import (sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds,
-                               coherent_compliance, PPL_VIOLATION)
+                               scored_rows, PPL_VIOLATION)
 from tqdm.auto import tqdm
 from .methods import (Vectors, method, get_spec, plane_vectors, direction_vectors,
                               Contrast, check_grid)
@@ -230,8 +230,7 @@ def _draw_rows(model, tok, plane, data, cfg, grid, thr, kw, draws, progress) -> 
         sk = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=False, reference=True)
         v, ok = choose_setting(summarize(sweep(model, tok, data["calib"], mm, **sk), thr, coh), target, True)
         t = sweep(model, tok, data["test"], mm, grid=[v], **sk)
-        out.append(t.assign(draw=name, layers=" ".join(map(str, L)), admissible=ok, compliance=1 - t.refusal,
-                            **({"coherent_compliance": coherent_compliance(t, coh)} if coh else {})))
+        out.append(scored_rows(t.assign(draw=name, layers=" ".join(map(str, L)), admissible=ok), coh))
     return pd.concat(out, ignore_index=True) if out else None
 
 # %% ../nbs/16_study.ipynb #426e1da8

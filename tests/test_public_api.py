@@ -639,6 +639,8 @@ RECIPES.update({
     "evaluate.coherence_thresholds": lambda c, f: check(f(c.scored), lambda t: {"compression_ratio_min", "ref_ppl_max"} <= set(t)),
     "evaluate.is_coherent": lambda c, f: check(f(c.scored, K.evaluate.coherence_thresholds(c.scored)), lambda s: len(s) == len(c.scored)),
     "evaluate.coherent_compliance": lambda c, f: check(f(c.scored, K.evaluate.coherence_thresholds(c.scored)), lambda s: s.isin([0.0, 1.0]).all()),
+    "evaluate.scored_rows": lambda c, f: check(f(c.scored, K.evaluate.coherence_thresholds(c.scored)),
+                                             lambda d: (d.compliance == 1 - d.refusal).all() and (d.coherent_compliance <= d.compliance).all()),
     "evaluate.sweep": lambda c, f: check(f(c.m, c.tok, PROMPTS, c.ss_m, max_new_tokens=2, cache=None, progress=False, reference=True),
                                          lambda d: len(d) == 4 and {"ref_ppl", "refusal", "value"} <= set(d.columns)),
     "evaluate.unsteered": lambda c, f: check(f(c.m, c.tok, PROMPTS, max_new_tokens=2, cache=None, progress=False), lambda d: (d.method == "none").all()),
