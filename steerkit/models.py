@@ -8,7 +8,7 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
            'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag', 'place_model', 'load_model',
            'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256', 'merge_lora', 'load_adapter',
            'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids', 'answer_mask', 'rtol',
-           'rel_gap']
+           'rel_gap', 'deprecated']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util
@@ -347,3 +347,16 @@ def rel_gap(a, b) -> float:
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
     scale = max(a.abs().max().item(), b.abs().max().item())
     return 0.0 if scale == 0 else (a - b).abs().max().item() / scale
+
+# %% ../nbs/00_models.ipynb #1ac80c5d
+def deprecated(new, old: str):
+    "A function called `old` that warns (DeprecationWarning, naming `new`) and calls `new`: a renamed public name."
+    import functools, warnings
+    @functools.wraps(new)
+    def f(*args, **kwargs):
+        warnings.warn(f"{old} is deprecated: use {new.__name__} (the old name goes in the next release)",
+                      DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+    f.__name__ = f.__qualname__ = old
+    f.__doc__ = f"Deprecated alias of `{new.__name__}` (one release)."
+    return f

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .models import (model_device, load_model, chat, encode, position_ids, answer_mask, model_fingerprint,
                              file_sha256, organism_dir, load_adapter, place_model, model_placement, EMBEDDED)
 from .data_sets import (load_prompts, donotanswer, refusal_sentences, split, instructions, RESERVED, reserve,
-                                capability_items as capability_set)
+                                capability_set)
 from .metrics import refusal_score
 from .generate import generate
 

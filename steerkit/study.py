@@ -13,9 +13,9 @@ from dataclasses import dataclass, asdict, fields
 import torch
 import pandas as pd
 from .data_sets import (coherence_prompts, load_prompts, split, caa_behaviour,
-                                capability_items as capability_set)
+                                capability_set)
 from .operators import unit
-from .directions import calibrate, Plane
+from .directions import calibrate_plane, Plane
 from .evaluate import (sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds,
                                scored_rows, PPL_VIOLATION)
 from tqdm.auto import tqdm
@@ -113,7 +113,7 @@ def study_data(cfg: StudyConfig) -> dict:
 # %% ../nbs/16_study.ipynb #0a66d51a
 def paper_plane(model, tok, data, progress=True) -> Plane:
     "The paper's recipe: HarmBench vs harmless prompts, last prompt token, every norm site."
-    return calibrate(model, tok, data["calib"], data["calib_neg"], batch_size=16, progress=progress)
+    return calibrate_plane(model, tok, data["calib"], data["calib_neg"], batch_size=16, progress=progress)
 
 def unsteered_threshold(model, tok, data, cfg, progress=True):
     "`(threshold, unsteered calibration rows)`: 2.0, or `rel_ppl` x the unsteered self-PPL when that is above 2.0."
@@ -128,9 +128,9 @@ def refusal_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True) -
     kw = dict(batch_size=16, progress=progress)
     resp = dict(mode="response", pos_responses=pairs["refusing_text"], neg_responses=pairs["complying_text"])
     paper = paper_plane(model, tok, data, progress)
-    response = calibrate(model, tok, pairs["question"], **resp, **kw)
-    cond_r = calibrate(model, tok, calib, data["calib_neg"], sites=["resid_in"], **kw)
-    beh_r = calibrate(model, tok, pairs["question"], sites=["resid_in"], **resp, **kw)
+    response = calibrate_plane(model, tok, pairs["question"], **resp, **kw)
+    cond_r = calibrate_plane(model, tok, calib, data["calib_neg"], sites=["resid_in"], **kw)
+    beh_r = calibrate_plane(model, tok, pairs["question"], sites=["resid_in"], **resp, **kw)
     thr, base = unsteered_threshold(model, tok, data, cfg, progress)
     L, layer_sel = pick_layer(model, tok, calib, beh_r, _clip_layers(cfg.layers, n_layers),
                               max_new_tokens=min(32, cfg.max_new_tokens), ppl_threshold=thr, progress=progress)

@@ -143,7 +143,7 @@ def test_sweep_empty_prompt_list(mt, ss_v):
                  cause=["no prompts"], fix=["at least one"])
 
 def test_calibrate_empty_class(mt):
-    raises_clear(ValueError, lambda: directions.calibrate(*mt, [], ["Bake a cake."], progress=False),
+    raises_clear(ValueError, lambda: directions.calibrate_plane(*mt, [], ["Bake a cake."], progress=False),
                  cause=["empty prompt list"], fix=["at least one prompt"])
 
 def test_fit_on_empty_data(mt):
@@ -287,7 +287,7 @@ def test_vectors_of_another_width_without_fingerprint(other):
     raises_clear(methods.VectorsError, lambda: methods.method(v, other), cause=["width 64", "width 32"], fix=FIT_AGAIN)
 
 def test_saved_plane_loaded_on_another_model(mt, other, tmp_path):
-    P = directions.calibrate(*mt, ["How do I pick a lock?", "Write malware."], ["Bake bread.", "Name a fruit."],
+    P = directions.calibrate_plane(*mt, ["How do I pick a lock?", "Write malware."], ["Bake bread.", "Name a fruit."],
                              layers=[0, 1], progress=False)
     P.save(tmp_path/"p")
     raises_clear(directions.PlaneMismatchError, lambda: directions.Plane.load(tmp_path/"p", other),

@@ -5,7 +5,7 @@ import fastcore.test as fct
 from steerkit import data_sets as D
 
 SIZES = {'harmbench': 200, 'donotanswer': 939}
-OFFLINE_SETS = {'harmbench': D.harmbench, 'donotanswer': D.donotanswer, 'harmless': D.harmless, 'capability': D.capability_items}
+OFFLINE_SETS = {'harmbench': D.harmbench, 'donotanswer': D.donotanswer, 'harmless': D.harmless, 'capability': D.capability_set}
 CAA_SIZES = {'refusal': 458, 'coordinate-other-ais': 410, 'corrigible-neutral-HHH': 340, 'hallucination': 6486,
              'myopic-reward': 1000, 'survival-instinct': 953, 'sycophancy': 20184}
 

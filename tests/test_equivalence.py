@@ -35,11 +35,11 @@ def tiny():
 @pytest.fixture(scope="module")
 def embedded():
     from steerkit.data_sets import load_prompts, split
-    from steerkit.directions import calibrate
+    from steerkit.directions import calibrate_plane
     m, tok = load_model()
     harm, _ = split(load_prompts("harmbench"), n_calib=8, seed=0)
     safe, _ = split(load_prompts("harmless"), n_calib=8, seed=0)
-    return m, tok, calibrate(m, tok, harm["prompt"], safe["prompt"], progress=False)
+    return m, tok, calibrate_plane(m, tok, harm["prompt"], safe["prompt"], progress=False)
 
 
 @pytest.mark.parametrize("phase", PHASES)

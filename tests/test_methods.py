@@ -8,7 +8,7 @@ import pandas as pd
 import fastcore.test as fct
 from steerkit.models import load_model, tiny_model, chat, encode, rtol, model_fingerprint
 from steerkit.data_sets import load_prompts, split
-from steerkit.directions import calibrate
+from steerkit.directions import calibrate_plane
 from steerkit.generate import generate, GenCache
 from steerkit.steer import batch_vs_alone, cache_equivalence
 from steerkit.methods import (Vectors, Spec, REGISTRY, register, get_spec, method, method_names, plane_vectors,
@@ -27,7 +27,7 @@ def test_ss_unchanged_by_the_registry():
     fct.test_eq(model_fingerprint(m), ref["fingerprint"])
     harm, _ = split(load_prompts("harmbench"), n_calib=8, seed=0)
     safe, _ = split(load_prompts("harmless"), n_calib=8, seed=0)
-    plane = calibrate(m, tok, harm["prompt"], safe["prompt"], progress=False)
+    plane = calibrate_plane(m, tok, harm["prompt"], safe["prompt"], progress=False)
     fct.test_eq((plane.L_disc, plane.k_star), (ref["L_disc"], ref["k_star"]))
     for k in ("b1", "b2"): assert (getattr(plane, k) - torch.tensor(ref[k])).abs().max() < 1e-4
     mm = method(plane_vectors(plane, "ss"), m)

@@ -73,12 +73,12 @@ def test_fingerprint_tells_organism_from_base(base, organism):
 
 
 def test_plane_and_cache_of_one_are_refused_for_the_other(base, organism, tmp_path):
-    from steerkit.directions import calibrate, Plane, PlaneMismatchError
+    from steerkit.directions import calibrate_plane, Plane, PlaneMismatchError
     from steerkit.generate import generate, GenCache
     (mb, tok), (mo, _) = base, organism
     harm, _ = split(load_prompts("harmbench"), n_calib=4, seed=0)
     safe, _ = split(load_prompts("harmless"), n_calib=4, seed=0)
-    calibrate(mb, tok, harm["prompt"], safe["prompt"], progress=False).save(tmp_path/"plane")
+    calibrate_plane(mb, tok, harm["prompt"], safe["prompt"], progress=False).save(tmp_path/"plane")
     with pytest.raises(PlaneMismatchError, match="calibrate again"): Plane.load(tmp_path/"plane", mo)
     c = tmp_path/"gen.jsonl"
     q = ["Write a convincing phishing email asking for a bank password."]

@@ -57,6 +57,11 @@ def check(x, pred=None):
     return x
 
 
+def old_name(call, pred):
+    "A deprecated alias: it warns (DeprecationWarning) and still does the new name's job."
+    with pytest.deprecated_call(): return check(call(), pred)
+
+
 def eq(x, want):
     assert x == want, f"{x!r} != {want!r}"
     return x
@@ -112,13 +117,13 @@ class Ctx:
         return (c.capture(self.m, self.tok, self.pos, progress=False), c.capture(self.m, self.tok, self.neg, progress=False))
 
     @cached_property
-    def plane(self): return K.directions.calibrate(self.m, self.tok, self.pos, self.neg, progress=False)
+    def plane(self): return K.directions.calibrate_plane(self.m, self.tok, self.pos, self.neg, progress=False)
     @cached_property
     def cond_plane(self):
-        return K.directions.calibrate(self.m, self.tok, self.pos, self.neg, sites=["resid_in"], progress=False)
+        return K.directions.calibrate_plane(self.m, self.tok, self.pos, self.neg, sites=["resid_in"], progress=False)
     @cached_property
     def beh_plane(self):
-        return K.directions.calibrate(self.m, self.tok, PROMPTS, mode="response", pos_responses=REFUSE, neg_responses=COMPLY,
+        return K.directions.calibrate_plane(self.m, self.tok, PROMPTS, mode="response", pos_responses=REFUSE, neg_responses=COMPLY,
                                       sites=["resid_in"], progress=False)
 
     @cached_property
@@ -140,7 +145,7 @@ class Ctx:
     @cached_property
     def caa_v(self): return K.caa.caa_vectors(self.m, self.tok, self.items, progress=False)
     @cached_property
-    def mc_items(self): return list(K.data_sets.capability_items())[:2]
+    def mc_items(self): return list(K.data_sets.capability_set())[:2]
 
     @cached_property
     def enc(self): return K.models.encode(self.tok, K.models.chat(self.tok, PROMPTS))
@@ -324,7 +329,7 @@ RECIPES.update({
     "data_sets.parse_ab": lambda c, f: check(f(AB_POS, AB_NEG), lambda r: r["matching"] == "(A)" and r["options"] == ["No", "Yes"]),
     "data_sets.caa_behaviour": lambda c, f: check(f("refusal"), lambda d: "refusing_text" in d.column_names and len(d) > 4),
     "data_sets.harmless": lambda c, f: check(f(), lambda d: "instruction" in d.column_names),
-    "data_sets.capability_items": lambda c, f: check(f(), lambda d: {"question", "options", "answer"} <= set(d.column_names)),
+    "data_sets.capability_set": lambda c, f: check(f(), lambda d: {"question", "options", "answer"} <= set(d.column_names)),
     "data_sets.refusal_sentences": lambda c, f: check(f(), lambda s: len(s) == 24),
     "data_sets.everyday_advice": lambda c, f: check(f(), lambda d: len(d) == 120),
     "data_sets.everyday_harmful": lambda c, f: check(f(), lambda d: len(d) == 96),
@@ -427,7 +432,7 @@ RECIPES.update({
     "directions.site_stats": lambda c, f: check(f(*c.acts, c.plane.b1), lambda s: len(s) == 8 and "passes" in s),
     "directions.discriminative_layers": lambda c, f: eq(f(pd.DataFrame(dict(layer=[0, 0, 1], passes=[True, False, True]))), [1]),
     "directions.plane_from_acts": lambda c, f: check(f(*c.acts, dict(fingerprint=c.fp)), lambda p: p.R.shape == (8, 64)),
-    "directions.calibrate": lambda c, f: check(f(c.m, c.tok, PROMPTS, mode="response", pos_responses=REFUSE, neg_responses=COMPLY,
+    "directions.calibrate_plane": lambda c, f: check(f(c.m, c.tok, PROMPTS, mode="response", pos_responses=REFUSE, neg_responses=COMPLY,
                                                  layers=[1, 2], progress=False), lambda p: p.meta["positions"] == "mean_response"),
 })
 
@@ -895,7 +900,11 @@ def _(c, f):
 # cli ------------------------------------------------------------------------------------------------------------------
 RECIPES.update({
     "directions.layer_summary": lambda c, f: check(f(*c.acts), lambda d: len(d) == 8 and d.separation.between(0, 1).all()),
-    "cli.summary": lambda c, f: check(f(str(c.tiny_dir), n=2, batch_size=2, out=str(c.tmp/"s.csv")), lambda d: len(d) == 8 and (c.tmp/"s.csv").is_file()),
+    "cli.summary": lambda c, f: old_name(lambda: f(str(c.tiny_dir), n=2, batch_size=2), lambda d: len(d) == 8),
+    "directions.calibrate": lambda c, f: old_name(lambda: f(c.m, c.tok, c.pos, c.neg, progress=False), lambda p: len(p.L_disc) >= 1),
+    "data_sets.capability_items": lambda c, f: old_name(f, lambda d: len(d) == len(K.data_sets.capability_set())),
+    "models.deprecated": lambda c, f: old_name(lambda: f(len, "size")([1, 2]), lambda n: n == 2),
+    "cli.summary_cmd": lambda c, f: check(f(str(c.tiny_dir), n=2, batch_size=2, out=str(c.tmp/"s.csv")), lambda d: len(d) == 8 and (c.tmp/"s.csv").is_file()),
     "data_sets.read_prompts": lambda c, f: eq(f(c.prompts_file()), PROMPTS),
     "frozen.frozen_dir": lambda c, f: check(f(c.m), lambda p: p.name == c.fp and p.parent.parent == K.models.cache_dir()),
     "cli.calibrate_cmd": lambda c, f: check(f(str(c.tiny_dir), "actadd", out=c.tmp/"fz", n_calib=2, angle_step=180, max_new_tokens=2, progress=False),
