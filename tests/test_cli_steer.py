@@ -177,3 +177,29 @@ def test_organism_steered_in_bfloat16_with_a_float32_calibration(tmp_path):
     prov = json.loads((root/"steerkit/data/organism/provenance.json").read_text())
     fct.test_eq({(x["dtype"], x["device"], x["fingerprint"]) for x in rows}, {("bfloat16", "cpu", prov["fingerprint"])})
     assert all(x["n_tokens"] > 0 and x["response"].strip() for x in rows), rows
+
+
+def test_generate_calibrates_once_into_the_cache(tiny_dir, tmp_path, monkeypatch):
+    """Without --calibration and with no frozen calibration in the kit's cache, `generate` freezes the method once with
+    the defaults (`steerkit.frozen.load_or_freeze`) into the cache, with its provenance, and uses it; the second call
+    finds it there and does not calibrate again."""
+    from steerkit.models import CACHE_ENV, load_model, model_fingerprint
+    from steerkit.reproduce import read_provenance
+    cache = tmp_path/"cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    prompts = tmp_path/"p.txt"; prompts.write_text("Name a fruit.\n")
+    r = cli("generate", "--model", tiny_dir, "--method", "dirabl", "--prompts", prompts, "--out", tmp_path/"a.jsonl",
+            "--max-new-tokens", 2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "calibrating once" in r.stderr, r.stderr[-1000:]
+    fp = model_fingerprint(load_model(str(tiny_dir))[0])
+    vj = cache/"frozen"/fp/"dirabl"/"vectors.json"
+    assert vj.is_file(), sorted(str(p) for p in cache.rglob("*.json"))
+    j = json.loads(vj.read_text())
+    fct.test_eq((j["method"], j["meta"]["method_ref"]), ("dirabl", "dirabl"))
+    assert read_provenance(vj).get("commit"), j.get("provenance")
+    row = json.loads((tmp_path/"a.jsonl").read_text().splitlines()[0])
+    fct.test_eq(row["param_source"], "frozen on the calibration split")
+    r = cli("generate", "--model", tiny_dir, "--method", "dirabl", "--prompts", prompts, "--out", tmp_path/"b.jsonl",
+            "--max-new-tokens", 2)
+    assert r.returncode == 0 and "calibrating once" not in r.stderr, r.stderr[-1000:]
