@@ -178,6 +178,21 @@ def _placed(p, dtype="auto", what="the model"):
                    help=f"{what}'s dtype: 'auto' (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16"
                    + ("" if dtype == "auto" else f" (default {dtype})"))
 
+# %% ../nbs/23_cli.ipynb #a5face23
+def _organism_parser(sub):
+    "The parser of `organism`."
+    o = sub.add_parser("organism",
+                       help="rebuild the refusing organism (LoRA on the embedded model): data, training, evaluation")
+    o.add_argument("--out", required=True,
+                   help="directory for adapter.safetensors, train_data.jsonl and provenance.json")
+    o.add_argument("--strong", action="store_true",
+                   help="the deeper-refusal recipe of the appendix (the default batches at lr 1e-3, 300 steps)")
+    o.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
+    o.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
+    o.add_argument("--rank", type=int, default=None, help="override the LoRA rank (alpha stays 2 x rank)")
+    o.add_argument("--no-eval", action="store_true", help="skip the evaluation against the targets")
+    _placed(o, dtype="float32", what="training and evaluation")
+
 # %% ../nbs/23_cli.ipynb #9e23d2fe
 def _runs(sub):
     "The parsers of `summary`, `reproduce`, `bench` and `organism`."
@@ -207,18 +222,8 @@ def _runs(sub):
     b.add_argument("--out", default=None,
                    help="output directory (default: paper_figures/, or a temporary one with --quick)")
     for x in (r, b): x.add_argument("--kernel", default="steerkit", help="Jupyter kernel that runs the notebooks")
-    o = sub.add_parser("organism",
-                       help="rebuild the refusing organism (LoRA on the embedded model): data, training, evaluation")
-    o.add_argument("--out", required=True,
-                   help="directory for adapter.safetensors, train_data.jsonl and provenance.json")
-    o.add_argument("--strong", action="store_true",
-                   help="the deeper-refusal recipe of the appendix (the default batches at lr 1e-3, 300 steps)")
-    o.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
-    o.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
-    o.add_argument("--rank", type=int, default=None, help="override the LoRA rank (alpha stays 2 x rank)")
-    o.add_argument("--no-eval", action="store_true", help="skip the evaluation against the targets")
     for x in (s, r, b): _placed(x, what="the model" if x is s else "every notebook's model")
-    _placed(o, dtype="float32", what="training and evaluation")
+    _organism_parser(sub)
 
 # %% ../nbs/23_cli.ipynb #9bab6c02
 def _steers(sub):

@@ -172,6 +172,7 @@ def _ids(enc):
     ids = enc['input_ids'] if not isinstance(enc, list) else enc
     return list(ids[0]) if ids and isinstance(ids[0], list) else list(ids)
 
+# %% ../nbs/07_metrics.ipynb #0cdb9a87
 def mc_option_logprobs(model, tokenizer, question:str, options, prompt_fn=None, sep:str=' '):
     "Log-likelihood of each option given the question: (sum (n,), count (n,)) tensors; mean = sum / count."
     if len(options) == 0: raise ValueError("mc_option_logprobs needs at least one option")
@@ -186,11 +187,13 @@ def mc_option_logprobs(model, tokenizer, question:str, options, prompt_fn=None, 
     rm = _pad([[0]*len(ctx) + [1]*len(o) for o in opts], 0, side)
     return response_logprobs(model, ids, am, rm)
 
+# %% ../nbs/07_metrics.ipynb #88bef6a5
 def mc_predict(model, tokenizer, question:str, options, prompt_fn=None, norm:bool=False, sep:str=' ')->int:
     "Index of the option with the highest summed (or, with `norm`, per-token mean) log-likelihood."
     s, c = mc_option_logprobs(model, tokenizer, question, options, prompt_fn, sep)
     return int((s / c if norm else s).argmax())
 
+# %% ../nbs/07_metrics.ipynb #59f67335
 def _answer_index(item)->int:
     "The gold option index of an item: `answer` as an int index or as the option text."
     try: opts, a = item['options'], item['answer']; item['question']

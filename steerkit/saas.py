@@ -198,25 +198,27 @@ class OpenAIAgent:
     @property
     def name(self) -> str: return f"openai-compatible:{self.model}@{self.base_url or 'the default OpenAI endpoint'}"
 
-    def ask(self, prompt: str) -> str:
-        "One chat completion (temperature 0); its text."
-        from openai import OpenAI, APIConnectionError, APIStatusError
-        client = OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0)
-        kw = dict(response_format={"type": "json_object"}) if self.json_mode else {}
-        msgs = [dict(role="system", content=AGENT_SYSTEM), dict(role="user", content=prompt)]
-        try: r = client.chat.completions.create(model=self.model, messages=msgs, temperature=0, **kw)
-        except APIConnectionError as e:
-            raise AgentError(f"Could not reach the agent at {self.base_url or 'the default OpenAI endpoint'} ({e}): "
-                             f"start the server or fix base_url / OPENAI_BASE_URL, or pass fallback='kit' to use "
-                             f"the kit's decomposition and embedding ratings") from None
-        except APIStatusError as e:
-            raise AgentError(f"The agent at {self.base_url} answered HTTP {e.status_code} ({str(e)[:200]}): check the "
-                             f"model name ('{self.model}') and the key, or pass json_mode=False if it rejects "
-                             f"response_format") from None
-        text = r.choices[0].message.content if r.choices else None
-        if not text: raise AgentError(f"The agent at {self.base_url} sent an empty answer: check that '{self.model}' "
-                                      f"is a chat model")
-        return text
+# %% ../nbs/13_saas.ipynb #ce4e172c
+@patch
+def ask(self: OpenAIAgent, prompt: str) -> str:
+    "One chat completion (temperature 0); its text."
+    from openai import OpenAI, APIConnectionError, APIStatusError
+    client = OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0)
+    kw = dict(response_format={"type": "json_object"}) if self.json_mode else {}
+    msgs = [dict(role="system", content=AGENT_SYSTEM), dict(role="user", content=prompt)]
+    try: r = client.chat.completions.create(model=self.model, messages=msgs, temperature=0, **kw)
+    except APIConnectionError as e:
+        raise AgentError(f"Could not reach the agent at {self.base_url or 'the default OpenAI endpoint'} ({e}): "
+                         f"start the server or fix base_url / OPENAI_BASE_URL, or pass fallback='kit' to use "
+                         f"the kit's decomposition and embedding ratings") from None
+    except APIStatusError as e:
+        raise AgentError(f"The agent at {self.base_url} answered HTTP {e.status_code} ({str(e)[:200]}): check the "
+                         f"model name ('{self.model}') and the key, or pass json_mode=False if it rejects "
+                         f"response_format") from None
+    text = r.choices[0].message.content if r.choices else None
+    if not text: raise AgentError(f"The agent at {self.base_url} sent an empty answer: check that '{self.model}' "
+                                  f"is a chat model")
+    return text
 
 # %% ../nbs/13_saas.ipynb #3ce04c15
 @patch

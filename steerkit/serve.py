@@ -399,6 +399,22 @@ class Server:
         self.fingerprint, self.placement = model_fingerprint(model), model_placement(model)
         self.batcher = Batcher(model, tok, window, max_batch)
 
+# %% ../nbs/20_serve.ipynb #14d3ae9c
+def _sampling(b: dict, L) -> tuple:
+    "A request's max tokens, temperature, top_p, seed and stop strings, each checked against the server's limits `L`."
+    mt = _int(b, "max_completion_tokens", 1, L.max_tokens_limit, None)
+    mt = _int(b, "max_tokens", 1, L.max_tokens_limit, L.default_max_tokens) if mt is None else mt
+    t = 0.0 if b.get("temperature") is None else _number(b["temperature"], "temperature")
+    if not 0 <= t <= 2: raise ServeError(f"'temperature' = {t} is outside 0..2", param="temperature")
+    p = 1.0 if b.get("top_p") is None else _number(b["top_p"], "top_p")
+    if not 0 < p <= 1: raise ServeError(f"'top_p' = {p} is outside (0, 1]", param="top_p")
+    seed = _int(b, "seed", -2**63, 2**63 - 1, None)
+    stop = b.get("stop")
+    stop = () if stop is None else (stop,) if isinstance(stop, str) else stop
+    if not (isinstance(stop, (list, tuple)) and len(stop) <= 4 and all(isinstance(s, str) and s for s in stop)):
+        raise ServeError("'stop' must be a string or a list of at most 4 non-empty strings", param="stop")
+    return mt, t, p, seed, tuple(stop)
+
 # %% ../nbs/20_serve.ipynb #fe84b0b9
 @patch
 def jobs(self: Server, b, is_chat: bool) -> list:
@@ -412,17 +428,7 @@ def jobs(self: Server, b, is_chat: bool) -> list:
                          404, "model")
     _unsupported(b)
     L = self.limits
-    mt = _int(b, "max_completion_tokens", 1, L.max_tokens_limit, None)
-    mt = _int(b, "max_tokens", 1, L.max_tokens_limit, L.default_max_tokens) if mt is None else mt
-    t = 0.0 if b.get("temperature") is None else _number(b["temperature"], "temperature")
-    if not 0 <= t <= 2: raise ServeError(f"'temperature' = {t} is outside 0..2", param="temperature")
-    p = 1.0 if b.get("top_p") is None else _number(b["top_p"], "top_p")
-    if not 0 < p <= 1: raise ServeError(f"'top_p' = {p} is outside (0, 1]", param="top_p")
-    seed = _int(b, "seed", -2**63, 2**63 - 1, None)
-    stop = b.get("stop")
-    stop = () if stop is None else (stop,) if isinstance(stop, str) else stop
-    if not (isinstance(stop, (list, tuple)) and len(stop) <= 4 and all(isinstance(s, str) and s for s in stop)):
-        raise ServeError("'stop' must be a string or a list of at most 4 non-empty strings", param="stop")
+    mt, t, p, seed, stop = _sampling(b, L)
     steer = self.catalog.resolve(b.get("steering"))
     if is_chat: texts = [chat_text(self.tok, b.get("messages"))]
     else:
@@ -438,7 +444,7 @@ def jobs(self: Server, b, is_chat: bool) -> list:
         if n > L.max_prompt_tokens:
             raise ServeError(f"The prompt has {n} tokens, over this server's limit of {L.max_prompt_tokens}: "
                              "shorten it", param="messages" if is_chat else "prompt")
-        out.append(Job(x, steer, mt, t, p, seed, tuple(stop), n_prompt=n))
+        out.append(Job(x, steer, mt, t, p, seed, stop, n_prompt=n))
     return out
 
 # %% ../nbs/20_serve.ipynb #c962ab19

@@ -52,8 +52,9 @@ def test_notebook_sources_are_lists():
 
 
 def test_exported_cells_at_most_40_lines():
-    bad = [f"{nb.name} cell {i}: {len(s.rstrip().splitlines()) - 1} lines" for nb in NOTEBOOKS for i, s in _exported(nb)
-           if len(s.rstrip().splitlines()) - 1 > 40]
+    "The whole cell, its `#| export` line included."
+    bad = [f"{nb.name} cell {i}: {len(s.rstrip().splitlines())} lines" for nb in NOTEBOOKS for i, s in _exported(nb)
+           if len(s.rstrip().splitlines()) > 40]
     assert not bad, f"exported cells over 40 lines (split them, one definition per cell): {bad}"
 
 
