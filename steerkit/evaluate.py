@@ -208,9 +208,12 @@ class RefusalScorer(Scorer):
                        reference=True)
     def sweep(self, model, tok, data, m, grid):
         return summarize(sweep(model, tok, data, m, grid=grid, **self.kw), self.ppl_threshold, self.coherence)
+    def _answers(self, model, tok, prompts, m=None, value=None) -> pd.DataFrame:
+        "Scored answers to `prompts`: unsteered (`m` None) or under `m` at `value`."
+        if m is None: return unsteered(model, tok, prompts, **self.kw)
+        return sweep(model, tok, prompts, m, grid=[value], **self.kw)
     def score(self, model, tok, data, m=None, value=None):
-        df = (unsteered(model, tok, data, **self.kw) if m is None
-              else sweep(model, tok, data, m, grid=[value], **self.kw))
+        df = self._answers(model, tok, data, m, value)
         return (summarize(df, self.ppl_threshold, self.coherence).drop(columns=["method", "value", "violation"])
                 .iloc[0].to_dict())
 
@@ -255,20 +258,17 @@ class PaperRefusalScorer(RefusalScorer):
         sw = summarize(raw, self.ppl_threshold, self.coherence)
         sw["violation_paper"] = sw.self_ppl > PPL_VIOLATION
         return sw, raw
-    def _answers(self, model, tok, prompts, m, value):
-        if m is None: return unsteered(model, tok, prompts, **self.kw)
-        return sweep(model, tok, prompts, m, grid=[value], **self.kw)
     def score(self, model, tok, data, m=None, value=None):
         t, h = self._answers(model, tok, data, m, value), self._answers(model, tok, self.harmless, m, value)
         x = {k: self._answers(model, tok, p, m, value) for k, p in self.extra.items()}
         rows = [t.assign(split="test"), h.assign(split="harmless")] + [d.assign(split=k) for k, d in x.items()]
         return _split_metrics(t, h, self.coherence, x), pd.concat(rows, ignore_index=True)
     def row(self, name, setting, score, base, sw, admissible, cap, sweep_s):
-        if sw is None: return dict(method=name, setting=setting, **score, violations="-", **cap,
-                                   violations_paper_rule="-", sweep_s=sweep_s)
-        viol = f"{int(sw.violation.sum())}/{len(sw)}" + ("" if admissible else " (none admissible)")
-        return dict(method=name, setting=setting, **score, violations=viol, **cap,
-                    violations_paper_rule=f"{int(sw.violation_paper.sum())}/{len(sw)}", sweep_s=sweep_s)
+        viol, paper = ("-", "-") if sw is None else (
+            f"{int(sw.violation.sum())}/{len(sw)}" + ("" if admissible else " (none admissible)"),
+            f"{int(sw.violation_paper.sum())}/{len(sw)}")
+        return dict(method=name, setting=setting, **score, violations=viol, **cap, violations_paper_rule=paper,
+                    sweep_s=sweep_s)
 
 # %% ../nbs/14_evaluate.ipynb #119cf7f2
 def compare(model, tok, methods, calib, test, harmless=None, items=None, kl_prompts=None, ppl_threshold=PPL_VIOLATION,
