@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['TOPICALITY_MIN', 'COHERENCE', 'coherence_thresholds', 'is_coherent', 'on_topic', 'coherent_compliance',
            'answer_class', 'scored_rows', 'topicality_threshold', 'sweep', 'unsteered', 'summarize', 'choose',
-           'choose_setting', 'mc_prompt', 'capability', 'reference_ppl', 'RefusalScorer', 'compare_scored',
-           'PaperRefusalScorer', 'compare']
+           'choose_setting', 'mc_prompt', 'capability', 'reference_ppl', 'reference_columns', 'RefusalScorer',
+           'compare_scored', 'PaperRefusalScorer', 'compare']
 
 # %% ../nbs/14_evaluate.ipynb #5787b418
 import time
@@ -14,9 +14,10 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 import pandas as pd
-from .models import chat, encode, position_ids, answer_mask, model_device
+from .models import chat, encode, position_ids, answer_mask, model_device, model_fingerprint, numerics_tag
 from .methods import Method, check_grid
-from .generate import generate
+from pathlib import Path
+from .generate import generate, cached_values
 from .metrics import (Scorer, text_metrics, self_ppl, next_token_kl, mc_correct, topicality, cohen_kappa,
                               PPL_VIOLATION)
 
@@ -88,8 +89,7 @@ def sweep(model, tok, prompts, m: Method, grid=None, max_new_tokens=48, batch_si
     df = generate(model, tok, P, m.ivs, params=params, method=m.key, phase=m.phase, max_new_tokens=max_new_tokens,
                   batch_size=batch_size, cache=cache, progress=progress)
     df["method"] = m.name; df["value"] = V
-    if reference: df["ref_ppl"] = reference_ppl(model, tok, df.prompt.tolist(), df.response.tolist(), batch_size)
-    if reference: df["topicality"] = topicality(df.prompt.tolist(), df.response.tolist())
+    if reference: df = reference_columns(model, tok, df, batch_size, cache)
     out = pd.concat([df, text_metrics(df.response.tolist())], axis=1)
     out.attrs.update(df.attrs)                        # rows generated now vs reused from the cache
     return out
@@ -162,6 +162,7 @@ def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=
     if per_item: res.update(mc_correct=c if items else [], kl_items=k.tolist() if base is not None else [])
     return res
 
+# %% ../nbs/14_evaluate.ipynb #1987f6b6
 @torch.no_grad()
 def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
     "Perplexity of each response under `model` as it is (call it outside any steering: the unsteered model)."
@@ -172,6 +173,23 @@ def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
         am = enc["attention_mask"]
         out += self_ppl(model, enc["input_ids"], am, answer_mask(tok, ps, am)).tolist()
     return out
+
+def _beside(cache, name):
+    "Where `name` scores are kept beside a generation cache: the kit's dir (True), a sibling of a JSONL path, or None."
+    if not cache or cache is True: return cache or None
+    p = Path(cache); return p.with_name(f"{p.stem}.{name}.jsonl")
+
+def reference_columns(model, tok, df: pd.DataFrame, batch_size=16, cache=None) -> pd.DataFrame:
+    """`df` with `ref_ppl` (`reference_ppl` of each answer) and `topicality`, each kept by content beside the generation
+    `cache`, so a resumed or repeated sweep scores only answers it has not scored before."""
+    its = list(zip(df.prompt.tolist(), df.response.tolist()))
+    fp = f"{model_fingerprint(model)}-{numerics_tag(model)}"
+    ppl = cached_values("ref_ppl", fp, its, lambda x: reference_ppl(model, tok, *zip(*x), batch_size=batch_size),
+                        _beside(cache, "ref_ppl"))
+    top = cached_values("topicality", "all-MiniLM-L6-v2", its, lambda x: topicality(*zip(*x)).tolist(),
+                        _beside(cache, "topicality"))
+    return df.assign(ref_ppl=ppl, topicality=top)
+
 
 # %% ../nbs/14_evaluate.ipynb #caceebd0
 COHERENCE = ["self_ppl", "ref_ppl", "language_consistency", "compression_ratio", "repetition_4gram"]

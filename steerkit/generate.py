@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['UNSTEERED', 'response_mask', 'greedy_self_ppl', 'tie_margin', 'eos_ids', 'row_key', 'GenCache', 'generate',
-           'same_text']
+           'same_text', 'cached_values']
 
 # %% ../nbs/06_generate.ipynb #611fb1c9
 import json, hashlib, warnings
@@ -159,3 +159,16 @@ def same_text(a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
     return pd.Series((a.response.values == b.response.values)
                      | (torch.minimum(torch.tensor(a.tie_margin.values), torch.tensor(b.tie_margin.values))
                         < 2 * rtol()).numpy())
+
+# %% ../nbs/06_generate.ipynb #42524864
+def cached_values(name: str, fp: str, items, fn, cache=True) -> list:
+    """`fn(items)`, each value kept in a JSONL store keyed by (`fp`, `name`, item): only the items not stored yet are
+    computed. `cache`: True (the kit's cache dir, `name/<fp>.jsonl`), a JSONL path, or None (compute every item)."""
+    items = list(items)
+    if not cache: return list(fn(items))
+    store = GenCache(cache_dir()/name/f"{fp}.jsonl" if cache is True else cache)
+    keys = [row_key(fp, name, None, it, {}) for it in items]
+    first = dict(zip(keys, items))
+    todo = [k for k in dict.fromkeys(keys) if k not in store]         # each missing item once
+    if todo: store.add([dict(key=k, value=v) for k, v in zip(todo, fn([first[k] for k in todo]))])
+    return [store[k]["value"] for k in keys]

@@ -493,6 +493,8 @@ RECIPES.update({
                                               cache=c.tmp/"gen.jsonl", progress=False),
                                             lambda d: len(d) == 2 and d.attrs["generated"] == 2 and (c.tmp/"gen.jsonl").is_file()),
     "generate.same_text": lambda c, f: check(f(c.gen_df, c.gen_df), lambda s: s.all()),
+    "generate.cached_values": lambda c, f: check(f("lens", "fp", ["ab", "c", "ab"], lambda x: [len(s) for s in x], c.tmp/"cached_values.jsonl"),
+                                                 lambda v: v == [2, 1, 2] and len((c.tmp/"cached_values.jsonl").read_text().splitlines()) == 2),
 })
 
 @recipe("generate.GenCache")
@@ -657,6 +659,9 @@ RECIPES.update({
     "evaluate.capability": lambda c, f: check(f(c.m, c.tok, c.ss_m, 90, items=c.mc_items, kl_prompts=PROMPTS),
                                               lambda r: 0 <= r["mc_accuracy"] <= 1 and r["kl"] > 0),
     "evaluate.reference_ppl": lambda c, f: check(f(c.m, c.tok, PROMPTS, COMPLY, batch_size=1), lambda p: len(p) == 2 and min(p) > 1),
+    "evaluate.reference_columns": lambda c, f: check(f(c.m, c.tok, pd.DataFrame(dict(prompt=PROMPTS, response=COMPLY)), cache=c.tmp/"refcols.jsonl"),
+                                                     lambda d: min(d.ref_ppl) > 1 and d.topicality.between(-1, 1).all()
+                                                     and len((c.tmp/"refcols.ref_ppl.jsonl").read_text().splitlines()) == 2),
     "evaluate.compare": lambda c, f: check(f(c.m, c.tok, [c.ss_m], PROMPTS, PROMPTS[:1], PROMPTS[1:], items=c.mc_items, kl_prompts=PROMPTS,
                                              max_new_tokens=2, cache=None, progress=False),
                                            lambda r: r["table"].method.tolist() == ["none", "ss"]),
