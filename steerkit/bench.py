@@ -42,7 +42,7 @@ def seconds(fn) -> float:
 UNSTEERED = "none"         # the baseline's label in the tables
 
 def _param(m):
-    return None if m.param is None else m.grid[len(m.grid) // 2]
+    return None if m.param_name is None else m.grid[len(m.grid) // 2]
 
 def throughput(model, tok, methods: dict, prompts, batch_sizes=(1, 16), max_new_tokens=64, repeats=3,
                progress=True) -> pd.DataFrame:
@@ -147,7 +147,7 @@ def scaling(model, tok, m, prompts, factor: str, sizes, base=dict(prompts=4, tok
         k = dict(base, **{factor: s})
         ps = ([prompts[i % len(prompts)] for i in range(k["prompts"])] if factor != "angles"
               else [prompts[0]] * k["angles"])
-        vals = [m.grid[i % len(m.grid)] for i in range(len(ps))] if m.param else None
+        vals = [m.grid[i % len(m.grid)] for i in range(len(ps))] if m.param_name else None
         enc = encode(tok, chat(tok, ps), device=model_device(model))
         def run():
             with m.apply(model, vals): fixed_generate(model, enc, k["tokens"])

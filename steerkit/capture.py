@@ -9,10 +9,12 @@ __all__ = ['POSITIONS', 'n_post_instruction', 'site_key', 'parse_site_key', 'Act
 # %% ../nbs/03_capture.ipynb #770d3553
 import json, time
 from pathlib import Path
+from dataclasses import astuple
 import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
-from .models import chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device
+from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
+                             RunOpts, run_opts)
 from .adapters import adapter, add_hook, as_layers
 
 # %% ../nbs/03_capture.ipynb #5058bc85
@@ -94,13 +96,15 @@ def _capture_hook(out: dict, key: str, state: dict, positions, n_post: int):
 # %% ../nbs/03_capture.ipynb #5aed3894
 @torch.no_grad()
 def capture(model, tok, prompts, sites=None, layers=None, positions="last", responses=None, system=None,
-            batch_size: int = 16, progress: bool = True, cache=None, template: bool = True) -> Activations:
+            template: bool = True, run: RunOpts = None, **kw) -> Activations:
     """Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers; one prompt, site or layer
-    may be given alone) at `positions`; `template=False`: raw text, no chat template."""
+    may be given alone) at `positions`; `template=False`: raw text, no chat template. `run` (or its fields as keywords):
+    `batch_size` 16, `progress`, `cache` (an activations file, loaded if it exists; default none)."""
+    _, batch_size, cache, progress = astuple(run_opts(run, kw, batch_size=16, cache=None, progress=True))
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)    # one string is one prompt, as in `chat`
     if isinstance(responses, str): responses = [responses]
     _check_capture_args(prompts, responses, positions, template)
-    if cache is not None and Path(cache).exists(): return Activations.load(cache)
+    if cache and Path(cache).exists(): return Activations.load(cache)
     ad = adapter(model)
     sites = (sites,) if isinstance(sites, str) else tuple(sites or ad.norm_sites); [ad.check_site(s) for s in sites]
     layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else as_layers(layers))]
@@ -127,7 +131,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
         model=model.config.steerkit_name if hasattr(model.config, "steerkit_name") else model.config.name_or_path,
         fingerprint=model_fingerprint(model), sites=list(sites), layers=layers, positions=positions,
         n=len(prompts), system=system, with_responses=responses is not None, template=template))
-    if cache is not None: Path(cache).parent.mkdir(parents=True, exist_ok=True); acts.save(cache)
+    if cache: Path(cache).parent.mkdir(parents=True, exist_ok=True); acts.save(cache)
     return acts
 
 # %% ../nbs/03_capture.ipynb #fde40561

@@ -136,15 +136,15 @@ def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_
         if "n_held" in fz.meta:
             source = f"frozen on {fz.meta['n_held']} held-out pairs" if param is None else "--param"
     meth = method(fz, m)
-    if meth.param is None and param is not None:
+    if meth.param_name is None and param is not None:
         raise ValueError(f"Method '{spec.name}' has no parameter: drop --param")
-    pv = None if meth.param is None else (fz.meta.get("param") if param is None else float(param))
-    if meth.param is not None and pv is None:
-        raise ValueError(f"The calibration of {spec.name} carries no frozen {meth.param}: "
+    pv = None if meth.param_name is None else (fz.meta.get("param") if param is None else float(param))
+    if meth.param_name is not None and pv is None:
+        raise ValueError(f"The calibration of {spec.name} carries no frozen {meth.param_name}: "
                          "calibrate it, or pass --param")
     df = generate(m, tok, prompts, meth.ivs, params=pv, method=meth.key, phase=meth.phase,
                   max_new_tokens=max_new_tokens, cache=True, progress=progress)
-    fp, pname, pl = model_fingerprint(m), meth.param, model_placement(m)
+    fp, pname, pl = model_fingerprint(m), meth.param_name, model_placement(m)
     calib_dtype = (fz.meta.get("placement") or {}).get("dtype")
     rows = [dict(prompt=r.prompt, response=r.response, method=spec.name, param=pv, param_name=pname,
                  param_source=source, model=model_name, fingerprint=fp, device=pl["device"], dtype=pl["dtype"],

@@ -16,7 +16,7 @@ import torch
 import pandas as pd
 from safetensors.torch import save_file, load_file
 from .capture import capture, parse_site_key, site_key
-from .models import model_fingerprint, deprecated
+from .models import model_fingerprint, deprecated, RunOpts, run_opts
 from .operators import unit
 
 # %% ../nbs/08_directions.ipynb #8701bd85
@@ -157,12 +157,12 @@ def plane_from_acts(acts_pos, acts_neg, meta=None, b2: str = "pca", b2_sign: str
 MODES = ("prompt", "response")
 
 def calibrate_plane(model, tok, pos, neg=None, mode="prompt", pos_responses=None, neg_responses=None, sites=None,
-              layers=None, positions=None, b2="pca", b2_sign="official", batch_size=16, progress=True,
-              data=None) -> Plane:
-    "Capture activations of the two classes and compute the Selective Steering plane and L_disc."
+              layers=None, positions=None, b2="pca", b2_sign="official", data=None, run: RunOpts = None, **kw) -> Plane:
+    """Capture activations of the two classes and compute the Selective Steering plane and L_disc (run options:
+    `batch_size` 16, `progress`)."""
     if mode not in MODES: raise ValueError(f"Unknown mode '{mode}': use one of {MODES}")
     pos = list(pos)
-    kw = dict(sites=sites, layers=layers, batch_size=batch_size, progress=progress)
+    kw = dict(sites=sites, layers=layers, run=run_opts(run, kw, batch_size=16, progress=True))
     if mode == "prompt":
         if neg is None: raise ValueError("mode='prompt' needs `neg`, the contrasting prompts")
         p = positions or "last"

@@ -38,9 +38,9 @@ def freeze(model, tok, name: str, cfg: StudyConfig = StudyConfig(), target: str 
     m = method(v, model, grid=jailbreak_grid(name, cfg))
     sw = summarize(sweep(model, tok, data["calib"] + extra, m, max_new_tokens=cfg.max_new_tokens,
                          batch_size=cfg.batch_size, progress=progress, reference=True), thr, coh)
-    val, admissible = choose_setting(sw, target, m.param is not None)
+    val, admissible = choose_setting(sw, target, m.param_name is not None)
     v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=plane.meta["fingerprint"],
-                  placement=model_placement(model), param=None if val is None else float(val), param_name=m.param,
+                  placement=model_placement(model), param=None if val is None else float(val), param_name=m.param_name,
                   admissible=admissible, target=target,
                   threshold=thr, coherence=coh, config=asdict(cfg), sweep=sw.astype({"value": str}).to_dict("records"),
                   extra_calib=extra)

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 import pandas as pd
 from tqdm.auto import tqdm
-from .models import chat, encode, model_fingerprint, numerics_tag, cache_dir, rtol, model_device
+from dataclasses import astuple
+from .models import chat, encode, model_fingerprint, numerics_tag, cache_dir, rtol, model_device, RunOpts, run_opts
 from .steer import steering, greedy
 
 # %% ../nbs/06_generate.ipynb #6baae8d8
@@ -115,11 +116,13 @@ def _generate_batch(model, tok, prompts, ivs, params, phase, system, max_new_tok
 
 # %% ../nbs/06_generate.ipynb #ce5678ea
 def generate(model, tok, prompts, ivs=None, params=None, method: str = UNSTEERED, phase: str = "all",
-             max_new_tokens: int = 48, batch_size: int = 16, system: str = None, cache=None,
-             progress: bool = True) -> pd.DataFrame:
+             system: str = None, run: RunOpts = None, **kw) -> pd.DataFrame:
     """Greedy generation of `prompts` (row i steered by `ivs` with `params[i]`); one DataFrame row per prompt:
-    prompt, param, method, response, n_tokens, self_ppl, tie_margin. `cache`: a JSONL path, True (the kit's cache dir)
-    or None. `df.attrs`: how many rows were `generated` by this call and how many `reused` from the cache."""
+    prompt, param, method, response, n_tokens, self_ppl, tie_margin. `run` (or its fields as keywords): `max_new_tokens`
+    48, `batch_size` 16, `cache` (a JSONL path, True: the kit's cache dir; default none), `progress`. `df.attrs`: how
+    many rows were `generated` by this call and how many `reused` from the cache."""
+    max_new_tokens, batch_size, cache, progress = astuple(run_opts(run, kw, max_new_tokens=48, batch_size=16,
+                                                                   cache=None, progress=True))
     prompts, ivs, params = _generate_args(prompts, ivs, params, method)
     fp = f"{model_fingerprint(model)}-{numerics_tag(model)}"         # bfloat16's greedy answers are not float32's
     settings = dict(max_new_tokens=max_new_tokens, system=system, phase=phase)

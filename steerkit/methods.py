@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 import torch
 from safetensors.torch import save_file, load_file
-from .models import model_fingerprint, model_placement
+from .models import model_fingerprint, model_placement, renamed_attr
 from .adapters import adapter, as_layers
 from .operators import make_operator, OPERATORS
 from .steer import Intervention, PHASES, steering
@@ -303,7 +303,7 @@ class Spec:
     "One steering method: its operator, swept parameter and default grid, token positions (`phase`), and `fit`."
     name: str
     op: Optional[str]                 # a key of steerkit.operators.OPERATORS (None: the identity, nothing placed)
-    param: Optional[str]              # the swept parameter's name (None: the method has none)
+    param_name: Optional[str]         # the swept parameter's name (None: none; a value of it is a `param`)
     grid: tuple                       # its default grid
     phase: str = "all"                # token positions it steers: a phase of steerkit.steer.PHASES
     fit: Callable = None              # fit(model, tok, data, **settings) -> Vectors; data: anything `Contrast.of` reads
@@ -346,8 +346,8 @@ def describe(self: Spec) -> dict:
     rd = {k: Contrast(k, ["p"], ["n"], ["q"] if k == "completions" else None).reading(self.reads) for k in KINDS}
     where = {f"reads_{k}": ("chat template, " if r[0].get("template", True) else "raw text, ")
                            + f"token {r[0]['positions']}" for k, r in rd.items()}
-    return dict(name=self.name, op=self.op, param=self.param, grid=list(self.grid), phase=self.phase, reads=self.reads,
-                **where, n_dirs=self.n_dirs,
+    return dict(name=self.name, op=self.op, param_name=self.param_name, grid=list(self.grid), phase=self.phase,
+                reads=self.reads,                **where, n_dirs=self.n_dirs,
                 settings="; ".join(f"{s.name}={s.default!r} ({s.rule})" for s in self.settings), doc=self.doc)
 
 # %% ../nbs/09_methods.ipynb #387bbb4f
@@ -357,9 +357,9 @@ def register(spec: Spec) -> Spec:
     "Add `spec` to the registry (replacing one of the same name); checks its operator, parameter, phase and reading."
     if spec.op is not None and spec.op not in OPERATORS:
         raise ValueError(f"Spec '{spec.name}': unknown operator '{spec.op}'; use one of {', '.join(OPERATORS)}")
-    if (spec.param is None) != (spec.op is None or OPERATORS[spec.op].param is None):
+    if (spec.param_name is None) != (spec.op is None or OPERATORS[spec.op].param_name is None):
         raise ValueError(f"Spec '{spec.name}': operator '{spec.op}' "
-                         + ("takes no parameter" if spec.param is not None else "needs a parameter"))
+                         + ("takes no parameter" if spec.param_name is not None else "needs a parameter"))
     if spec.phase not in PHASES:
         raise ValueError(f"Spec '{spec.name}': unknown phase '{spec.phase}'; use one of {PHASES}")
     if spec.reads not in READS:
@@ -428,7 +428,7 @@ class Method:
     "A runnable method: interventions, the swept parameter (name, grid), token positions, a content key, its vectors."
     name: str
     ivs: list
-    param: str = None
+    param_name: str = None
     grid: list = None
     key: str = ""
     phase: str = "all"
@@ -439,6 +439,10 @@ class Method:
         row; None for a method without a parameter); `rows`: which batch rows are steered; `prompt_len`: where the
         prompt ends."""
         return steering(model, self.ivs, param=value, phase=self.phase, prompt_len=prompt_len, rows=rows)
+
+# %% ../nbs/09_methods.ipynb #57330e9e
+renamed_attr(Spec, "param", "param_name")
+renamed_attr(Method, "param", "param_name")
 
 # %% ../nbs/09_methods.ipynb #ba5b0ebf
 def _is_value(x) -> bool:
@@ -458,11 +462,12 @@ def _seq(vals: list, kind) -> str:
     return f"[{s}]" if kind is list else f"({s}{',' if len(vals) == 1 else ''})"
 
 # %% ../nbs/09_methods.ipynb #8400a306
-def check_grid(grid, param: Optional[str], name: str, default, what: str = "grid", kind=list) -> list:
-    """The values of `param` a method sweeps: `grid` checked (None: `default`). A method without a parameter takes only
-    None or [None]. The one check behind `method(..., grid=)`, `sweep(..., grid=)` and the grids of `StudyConfig`
-    (`what`: the argument's name, `kind`: list or tuple, as the fix writes it): a bad grid names itself and the fix."""
-    if param is None:
+def check_grid(grid, param_name: Optional[str], name: str, default, what: str = "grid", kind=list) -> list:
+    """The values of `param_name` a method sweeps: `grid` checked (None: `default`). A method without a parameter
+    takes only None or [None]. The one check behind `method(..., grid=)`, `sweep(..., grid=)` and the grids of
+    `StudyConfig` (`what`: the argument's name, `kind`: list or tuple, as the fix writes it): a bad grid names itself
+    and the fix."""
+    if param_name is None:
         if grid is None or (isinstance(grid, (list, tuple)) and list(grid) == [None]): return [None]
         raise ValueError(f"Method '{name}' has no parameter: drop {what} (or pass {what}=[None]); got {what}={grid!r}")
     if grid is None: grid = () if default is None else default
@@ -473,14 +478,14 @@ def check_grid(grid, param: Optional[str], name: str, default, what: str = "grid
     ex, a = f"{what}={ex}", kind.__name__
     if (isinstance(grid, (str, bytes, dict)) or not hasattr(grid, "__iter__")
             or torch.is_tensor(grid) and grid.ndim == 0):
-        raise ValueError(f"{what} must be a {a} of numbers (values of {param}), got {grid!r} ({type(grid).__name__}): "
-                         f"pass a {a}, e.g. {ex}")
+        raise ValueError(f"{what} must be a {a} of numbers (values of {param_name}), got {grid!r} "
+                         f"({type(grid).__name__}): pass a {a}, e.g. {ex}")
     g = list(grid)
-    if not g: raise ValueError(f"{what} is empty: pass at least one value of {param}, e.g. {ex}")
+    if not g: raise ValueError(f"{what} is empty: pass at least one value of {param_name}, e.g. {ex}")
     for x in g:
         if not _is_value(x):
             why = f" ({what}=[None] is for a method without a parameter)" if x is None else ""
-            raise ValueError(f"{what} must be a {a} of finite numbers (values of {param}), got {x!r} "
+            raise ValueError(f"{what} must be a {a} of finite numbers (values of {param_name}), got {x!r} "
                              f"({type(x).__name__}) in {what}={grid!r}{why}: pass numbers only, e.g. {ex}")
     return g
 
@@ -494,8 +499,8 @@ def method(v: Vectors, model, layers=None, sites=None, grid=None, name: str = No
     where = sorted((iv.layer, iv.site) for iv in ivs)
     key = (f"{spec.name}:" + hashlib.sha256(json.dumps([v.key, where, spec.phase]).encode()).hexdigest()[:24] if ivs
            else spec.name)
-    g = check_grid(grid, spec.param, name or spec.name, spec.grid)
-    return Method(name or spec.name, ivs, spec.param, g, key, spec.phase, v)
+    g = check_grid(grid, spec.param_name, name or spec.name, spec.grid)
+    return Method(name or spec.name, ivs, spec.param_name, g, key, spec.phase, v)
 
 # %% ../nbs/09_methods.ipynb #36bd9b04
 PLANE_METHODS = ("ss", "sas", "aas")

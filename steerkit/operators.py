@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 import torch
+from .models import renamed_attr
 
 # %% ../nbs/04_operators.ipynb #4aaf8e99
 def _cdtype(dtype: torch.dtype) -> torch.dtype:
@@ -228,8 +229,10 @@ class OpSpec:
     kernel."""
     fn: Callable
     dirs: tuple
-    param: Optional[str]
+    param_name: Optional[str]    # the per-row parameter's name (a value is a `param`)
     kernel: Callable = None   # kernel(param, *dirs) -> f(x): param and dirs checked, in x's dtype and device
+
+renamed_attr(OpSpec, "param", "param_name")
 
 OPERATORS = {
     "ss":     OpSpec(ss_rotate, ("b1", "b2"), "theta", _ss_kernel),
@@ -258,17 +261,17 @@ class Operator:
     default: object = None
 
     @property
-    def param_name(self) -> Optional[str]: return self.spec.param
+    def param_name(self) -> Optional[str]: return self.spec.param_name
 
     def _param(self, param):
         "The parameter to use (`param`, else the bound default), else the error saying how to pass one."
-        if self.spec.param is None:
+        if self.spec.param_name is None:
             if param is not None: raise ValueError(f"Operator '{self.name}' takes no parameter, got {param!r}")
             return None
         p = self.default if param is None else param
         if p is None:
-            raise ValueError(f"Operator '{self.name}' needs {self.spec.param}: call op(h, {self.spec.param}) "
-                             f"or bind a default with make_operator('{self.name}', ..., {self.spec.param}=...)")
+            raise ValueError(f"Operator '{self.name}' needs {self.spec.param_name}: call op(h, {self.spec.param_name}) "
+                             f"or bind a default with make_operator('{self.name}', ..., {self.spec.param_name}=...)")
         return p
 
     def prepare(self, h: torch.Tensor, param=None) -> Callable:
@@ -277,11 +280,11 @@ class Operator:
         p, d = self._param(param), h.shape[-1]
         for k, v in self.dirs.items(): _dir(v, d, k)
         if self.spec.kernel is None:
-            kw = {} if p is None else {self.spec.param: p}
+            kw = {} if p is None else {self.spec.param_name: p}
             return lambda x: self.spec.fn(x, **self.dirs, **{k: _per_row(v, x) for k, v in kw.items()},
                                           check=False)
         ct = _cdtype(h.dtype)
-        f = self.spec.kernel(None if p is None else _rowparam(_per_row(p, h), h, self.spec.param),
+        f = self.spec.kernel(None if p is None else _rowparam(_per_row(p, h), h, self.spec.param_name),
                              *(self.dirs[k].to(h.device, ct) for k in self.spec.dirs))
         return f if ct == h.dtype else (lambda x: f(x.to(ct)).to(x.dtype))
 
@@ -307,12 +310,13 @@ def make_operator(name: str, **params) -> Operator:
     if name not in OPERATORS:
         raise ValueError(f"Unknown operator {name!r}; choose one of: {', '.join(OPERATORS)}")
     spec = OPERATORS[name]
-    allowed = spec.dirs + ((spec.param,) if spec.param else ())
+    allowed = spec.dirs + ((spec.param_name,) if spec.param_name else ())
     extra = sorted(set(params) - set(allowed))
     if extra:
         raise ValueError(f"Operator '{name}' got unexpected parameter(s) {', '.join(extra)}; "
                          f"it takes {', '.join(allowed)}")
-    return Operator(name, spec, _bind_dirs(name, spec, params), params.get(spec.param) if spec.param else None)
+    p = params.get(spec.param_name) if spec.param_name else None
+    return Operator(name, spec, _bind_dirs(name, spec, params), p)
 
 # %% ../nbs/04_operators.ipynb #be945cb1
 def norm_ratio(h: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .models import chat, position_ids, model_fingerprint, model_placement, model_device
+from .models import (chat, position_ids, model_fingerprint, model_placement, model_device, RunOpts, run_opts,
+                             RUN_FIELDS)
 from .data_sets import load_prompts, split
 from .metrics import Scorer, sequence_logprobs, bootstrap_ci
 from .evaluate import sweep, unsteered, coherence_thresholds, is_coherent
@@ -81,7 +82,7 @@ def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_
     for s in tqdm(range(0, len(jobs), batch_size), desc="answer log-probs", disable=not progress):
         chunk = jobs[s:s + batch_size]
         ids, am, rm, P = _answer_batch([parts[i] for i, _ in chunk], pad_id, dev)
-        vals = None if m is None or m.param is None else [values[j] for _, j in chunk]
+        vals = None if m is None or m.param_name is None else [values[j] for _, j in chunk]
         with (nullcontext() if m is None else m.apply(model, vals, prompt_len=P)):
             logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am)).logits
         lp = sequence_logprobs(logits, ids, rm)[0].cpu().numpy()
@@ -131,23 +132,24 @@ def _strength_table(grid, eff, base_eff, sw, thr: dict, base_share: float, slack
 
 # %% ../nbs/15_pairs.ipynb #8bf23b78
 def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None, seed: int = 0,
-                 max_new_tokens: int = 40, slack: float = 0.15, batch_size: int = 32, progress=True,
-                 **settings) -> Vectors:
+                 slack: float = 0.15, run: RunOpts = None, **settings) -> Vectors:
     """Fit registry method `name` on part of the pairs `data` (`n_fit`: a count or a fraction, seeded) and freeze the
     strength chosen on the held-out part: the largest mean `log p(positive) - log p(negative)` among the values whose
     greedy answers to `neutral` requests stay coherent (their share of coherent answers at most `slack` below the
     unsteered share; thresholds from the unsteered answers). `settings`: the method's own (`layer`, `k`, `behaviour`,
-    ...)."""
+    ...) and run options (`max_new_tokens` 40, `batch_size` 32, `progress`)."""
+    r = run_opts(run, {k: settings.pop(k) for k in RUN_FIELDS if k in settings}, max_new_tokens=40, batch_size=32,
+                 progress=True)
+    max_new_tokens, batch_size, progress = r.max_new_tokens, r.batch_size, r.progress
     spec, c, given, neutral = _pairs_inputs(name, data, neutral)
     fit, held = c.split(n_fit, seed)
     v = spec.fit(model, tok, fit, progress=progress, **spec.settings_of(settings, strict=True))
     m = method(v, model, grid=grid)
     base_eff = pair_effects(model, tok, held, batch_size=batch_size, progress=progress)[0]
     eff = pair_effects(model, tok, held, m, m.grid, batch_size, progress)
-    base = unsteered(model, tok, neutral, max_new_tokens, batch_size, progress=progress, reference=True)
+    base = unsteered(model, tok, neutral, True, run=r)
     thr = coherence_thresholds(base); base_share = float(is_coherent(base, thr).mean())
-    sw = sweep(model, tok, neutral, m, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
-               reference=True)
+    sw = sweep(model, tok, neutral, m, reference=True, run=r)
     tab = _strength_table(m.grid, eff, base_eff, sw, thr, base_share, slack, seed)
     ok = tab[tab.kept]
     best = (ok.sort_values("effect", ascending=False, kind="stable") if len(ok)
@@ -155,7 +157,8 @@ def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None
     num = [x for x in m.grid if x is not None]
     v.meta.update(model=getattr(model.config, "steerkit_name", "?"), fingerprint=model_fingerprint(model),
                   placement=model_placement(model), method_ref=method_ref(spec.name),
-                  param=None if best.value is None else float(best.value), param_name=m.param, admissible=bool(len(ok)),
+                  param=None if best.value is None else float(best.value), param_name=m.param_name,
+                  admissible=bool(len(ok)),
                   target="effect: mean log p(positive) - log p(negative) on held-out pairs, minus unsteered",
                   on_grid_edge=bool(num) and best.value in (min(num), max(num)),
                   sweep=tab.astype({"value": str}).to_dict("records"), coherence=thr, unsteered_coherent=base_share,
@@ -216,7 +219,7 @@ class TextScorer(Scorer):
         g = df.groupby("value", sort=False, dropna=False)
         out = pd.DataFrame(dict(value=list(g.groups), score=g.score.mean().values, coherent=g.coherent.mean().values,
                                 ref_ppl=g.ref_ppl.mean().values, repetition_4gram=g.repetition_4gram.mean().values))
-        if m.param is None: out["value"] = None
+        if m.param_name is None: out["value"] = None
         return out.assign(effect=self.sign * out.score, violation=out.coherent < base - self.slack,
                           unsteered_coherent=base)
 

@@ -16,7 +16,7 @@ import pandas as pd
 from fastcore.basics import patch
 import torch
 import torch.nn.functional as F
-from .models import model_fingerprint
+from .models import model_fingerprint, RunOpts, run_opts
 from .metrics import embed   # sentence embeddings live with the other metrics
 from .adapters import adapter
 from .data_sets import data_dir
@@ -313,9 +313,11 @@ TABLE = ("c", "s", "A", "w", "eligible")
 
 def saas_vectors(model, tok, items, behaviour: str = None, layer: int = None, rho: float = 0.7, T: float = 0.1,
                  agent=None, decomposition: Decomposition = None, K: int = 4, fallback: str = None, eligible=True,
-                 weighted=True, batch_size: int = 16, progress=True) -> Vectors:
+                 weighted=True, run: RunOpts = None, **kw) -> Vectors:
     """SAAS `Vectors` of A/B `items` (or any contrastive data) for `behaviour` at `layer`'s block output (see the
-    notebook for every choice). Only A/B items have an answer letter to remove from each difference."""
+    notebook for every choice; run options `batch_size` 16, `progress`). Only A/B items have an answer letter to
+    remove from each difference."""
+    r = run_opts(run, kw, batch_size=16, progress=True)
     c = Contrast.of(items); items = saas_items(c)
     if behaviour is None and decomposition is None:
         raise ValueError("SAAS decomposes the target behaviour: pass behaviour='sycophancy' (or another name the kit "
@@ -324,7 +326,7 @@ def saas_vectors(model, tok, items, behaviour: str = None, layer: int = None, rh
     L = adapter(model).n_layers // 3 if layer is None else int(layer)
     adapter(model).check_layer(L)
     dec, R, rater = decompose_and_rate(items, behaviour, decomposition, agent, K, fallback)
-    pos, neg = pos_neg(model, tok, c, L, batch_size, progress)
+    pos, neg = pos_neg(model, tok, c, L, r.batch_size, r.progress)
     v, tab = saas_from_acts(pos, neg, R, dec.priors, rho, T, eligible, weighted,
                             letter_signs(items) if c.letters else None)
     T_ = ({f"v.{L}": v, f"caa.{L}": (pos - neg).mean(0)}

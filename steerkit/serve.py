@@ -41,8 +41,8 @@ class Entry:
     frozen: Optional[float] = None
 
     def describe(self) -> dict:
-        return dict(id=self.id, method=self.vectors.method, param_name=self.meth.param, frozen_param=self.frozen,
-                    grid=None if self.meth.param is None else self.meth.grid, layers=self.vectors.layers,
+        return dict(id=self.id, method=self.vectors.method, param_name=self.meth.param_name, frozen_param=self.frozen,
+                    grid=None if self.meth.param_name is None else self.meth.grid, layers=self.vectors.layers,
                     sites=self.vectors.sites)
 
 class Catalog:
@@ -78,7 +78,7 @@ class Steer:
     def describe(self) -> dict:
         if self.entry is None: return dict(method="none", vectors=None, param=None)
         return dict(method=self.entry.vectors.method, vectors=self.entry.id, param=self.param,
-                    param_name=self.entry.meth.param)
+                    param_name=self.entry.meth.param_name)
 
 # %% ../nbs/20_serve.ipynb #1d35227a
 STEER_KEYS = ("method", "vectors", "param")
@@ -139,14 +139,14 @@ def resolve(self: Catalog, s) -> Steer:
                              param="steering.param")
         return Steer()
     e, p = self.entry(name, vid), s.get("param")
-    if e.meth.param is None:
+    if e.meth.param_name is None:
         if p is not None:
             raise ServeError(f"Method '{e.vectors.method}' has no parameter: drop 'steering.param'",
                              param="steering.param")
         return Steer(e, None)
     if p is None:
         if e.frozen is None:
-            raise ServeError(f"Vectors '{e.id}' carry no frozen {e.meth.param}: pass 'steering.param' (or serve "
+            raise ServeError(f"Vectors '{e.id}' carry no frozen {e.meth.param_name}: pass 'steering.param' (or serve "
                              f"vectors frozen by `steerkit calibrate`)", param="steering.param")
         return Steer(e, float(e.frozen))
     return Steer(e, _number(p, "steering.param"))
@@ -243,7 +243,8 @@ def run_batch(model, tok, jobs) -> list:
     if entry is None: out = gen()
     else:
         m = entry.meth
-        params = None if m.param is None else [j.steer.param if j.steer.entry is not None else m.grid[0] for j in jobs]
+        params = (None if m.param_name is None
+                  else [j.steer.param if j.steer.entry is not None else m.grid[0] for j in jobs])
         with m.apply(model, params, rows=[j.steer.entry is not None for j in jobs]): out = gen()
     logits = torch.stack(out.logits, 1)
     n_prompt = enc["attention_mask"].sum(1).tolist()

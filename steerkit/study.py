@@ -15,6 +15,7 @@ import pandas as pd
 from .data_sets import (coherence_prompts, load_prompts, split, caa_behaviour,
                                 capability_set)
 from .operators import unit
+from .models import RunOpts, run_opts
 from .directions import calibrate_plane, Plane
 from .evaluate import (sweep, summarize, unsteered, choose_setting, compare, coherence_thresholds,
                                scored_rows, PPL_VIOLATION)
@@ -38,13 +39,15 @@ def conditional_plane(cond: Plane, beh: Plane, layer: int, site: str) -> Plane:
                  R=rc[None])
 
 # %% ../nbs/16_study.ipynb #aceac9cd
-def pick_layer(model, tok, prompts, beh: Plane, layers, a: float = 1.0, site="resid_in", max_new_tokens=32,
-               ppl_threshold=PPL_VIOLATION, progress=True) -> tuple:
-    "ActAdd of the behaviour vector at strength `a` at each candidate layer: `(best_layer, summary)` by refusal rate."
+def pick_layer(model, tok, prompts, beh: Plane, layers, a: float = 1.0, site="resid_in", ppl_threshold=PPL_VIOLATION,
+               run: RunOpts = None, **kw) -> tuple:
+    """ActAdd of the behaviour vector at strength `a` at each candidate layer: `(best_layer, summary)` by refusal rate
+    (run options as `sweep`'s, `max_new_tokens` 32)."""
+    r = run_opts(run, kw, max_new_tokens=32)
     rows = []
     for l in layers:
         m = method(direction_vectors("actadd", beh.r(l, site), layer=l, sites=[site], meta=beh.meta), model, grid=[a])
-        s = summarize(sweep(model, tok, prompts, m, max_new_tokens=max_new_tokens, progress=progress), ppl_threshold)
+        s = summarize(sweep(model, tok, prompts, m, run=r), ppl_threshold)
         rows.append(s.assign(layer=l))
     s = pd.concat(rows, ignore_index=True)
     ok = s[~s.violation] if (~s.violation).any() else s
@@ -117,9 +120,11 @@ def paper_plane(model, tok, data, progress=True) -> Plane:
 
 def unsteered_threshold(model, tok, data, cfg, progress=True):
     "`(threshold, unsteered calibration rows)`: 2.0, or `rel_ppl` x the unsteered self-PPL when that is above 2.0."
-    base = unsteered(model, tok, data["calib"], cfg.max_new_tokens, cfg.batch_size, progress=progress)
+    base = unsteered(model, tok, data["calib"], max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                     progress=progress)
     return (PPL_VIOLATION if base.self_ppl.mean() <= PPL_VIOLATION else cfg.rel_ppl * base.self_ppl.mean()), base
 
+# %% ../nbs/16_study.ipynb #7d92df17
 def refusal_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True) -> dict:
     "Calibrate every plane, choose every method's setting on the calibration split, report on held-out prompts."
     t0 = time.time(); n_layers = model.config.num_hidden_layers
@@ -168,7 +173,8 @@ def jailbreak_grid(name: str, cfg) -> list:
     """The grid each method sweeps in the study: angles by `cfg.angle_step`, ActAdd's strengths
     `cfg.jailbreak_actadd_grid`, else the registry's."""
     spec = get_spec(name)
-    return list({"theta": range(0, 360, cfg.angle_step), "a": cfg.jailbreak_actadd_grid}.get(spec.param, spec.grid))
+    grids = {"theta": range(0, 360, cfg.angle_step), "a": cfg.jailbreak_actadd_grid}
+    return list(grids.get(spec.param_name, spec.grid))
 
 def jailbreak_methods(model, tok, data, cfg: StudyConfig, plane: Plane, progress=True, names=PAPER_METHODS) -> tuple:
     """`(methods, layer)`: the registry methods `names` for the paper's experiment; ActAdd's and CAA's layer is b1's
@@ -182,8 +188,8 @@ def jailbreak_setup(model, tok, cfg, progress):
     `coherence_prompts`)."""
     data = study_data(cfg); plane = paper_plane(model, tok, data, progress)
     thr, base = unsteered_threshold(model, tok, data, cfg, progress)
-    safe = unsteered(model, tok, data["coherence"], cfg.max_new_tokens, cfg.batch_size, progress=progress,
-                     reference=True)
+    safe = unsteered(model, tok, data["coherence"], True, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                     progress=progress)
     return data, plane, thr, base, coherence_thresholds(safe)
 
 def jailbreak_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, methods=PAPER_METHODS) -> dict:

@@ -222,7 +222,7 @@ def test_wrong_width_vector_when_steering(mt, name):
     dirs = O.OPERATORS[name].dirs
     vec = dict(zip(dirs, torch.eye(32)[:len(dirs)]))
     op = O.make_operator(name, **vec)
-    p = None if O.OPERATORS[name].param is None else 1.0
+    p = None if O.OPERATORS[name].param_name is None else 1.0
     raises_clear(ValueError, lambda: G.generate(*mt, ["Hi"], steer.interventions(op, [1], "resid_in"), params=p, method=name,
                                                 max_new_tokens=2, progress=False),
                  cause=[dirs[0], "got (32,)"], fix=["must have shape (64,)"])

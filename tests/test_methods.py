@@ -138,7 +138,7 @@ def test_cli_fit_save_reload_generate(tmp_path, name):
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     fct.test_eq({x["param"] for x in rows}, {j["meta"]["param"]})
-    fct.test_eq({x["param_name"] for x in rows}, {get_spec(name).param})
+    fct.test_eq({x["param_name"] for x in rows}, {get_spec(name).param_name})
     v = Vectors.load(fz, m)
     mm = method(v, m)
     df = generate(m, tok, ["Name a fruit.", "What is 2+2?"], mm.ivs, params=v.meta["param"], method=mm.key, phase=mm.phase,

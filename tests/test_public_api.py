@@ -786,7 +786,7 @@ RECIPES.update({
     "frozen.freeze_to": lambda c, f: check(f(c.m, c.tok, "dirabl", c.root/"fz_dirabl", c.cfg, provenance=dict(model="tiny", commit="x"), progress=False),
                                          lambda v: v.meta["method_ref"] == "dirabl" and K.reproduce.read_provenance(c.root/"fz_dirabl"/"vectors.json")["model"] == "tiny"),
     "frozen.load_or_freeze": lambda c, f: check(f(c.m, c.tok, "actadd", c.frozen_dir), lambda v: v.meta["param"] == -1.0 and v.method == "actadd"),
-    "frozen.frozen_method": lambda c, f: check(f(c.frozen, c.m), lambda mp: mp[1] == -1.0 and mp[0].param == "a"),
+    "frozen.frozen_method": lambda c, f: check(f(c.frozen, c.m), lambda mp: mp[1] == -1.0 and mp[0].param_name == "a"),
     "study.layer_sets": lambda c, f: check(f([1, 2], 4), lambda s: s["late"] == [2, 3] and s["all"] == [0, 1, 2, 3]),
 })
 
@@ -909,6 +909,10 @@ RECIPES.update({
     "directions.calibrate": lambda c, f: old_name(lambda: f(c.m, c.tok, c.pos, c.neg, progress=False), lambda p: len(p.L_disc) >= 1),
     "data_sets.capability_items": lambda c, f: old_name(f, lambda d: len(d) == len(K.data_sets.capability_set())),
     "models.deprecated": lambda c, f: old_name(lambda: f(len, "size")([1, 2]), lambda n: n == 2),
+    "models.renamed_attr": lambda c, f: old_name(lambda: f(type("Box", (), {"size": 3}), "width", "size")().width, lambda n: n == 3),
+    "models.RunOpts": lambda c, f: check(f(max_new_tokens=4), lambda r: (r.max_new_tokens, r.batch_size, r.cache) == (4, None, None)),
+    "models.run_opts": lambda c, f: eq(f(K.models.RunOpts(batch_size=4), dict(cache=None), batch_size=32, cache=True, progress=True),
+                                       K.models.RunOpts(None, 4, False, True)),
     "cli.summary_cmd": lambda c, f: check(f(str(c.tiny_dir), n=2, batch_size=2, out=str(c.tmp/"s.csv")), lambda d: len(d) == 8 and (c.tmp/"s.csv").is_file()),
     "data_sets.read_prompts": lambda c, f: eq(f(c.prompts_file()), PROMPTS),
     "frozen.frozen_dir": lambda c, f: check(f(c.m), lambda p: p.name == c.fp and p.parent.parent == K.models.cache_dir()),
