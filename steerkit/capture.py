@@ -96,7 +96,7 @@ def _capture_hook(out: dict, key: str, state: dict, positions, n_post: int):
 # %% ../nbs/03_capture.ipynb #5aed3894
 @torch.no_grad()
 def capture(model, tok, prompts, sites=None, layers=None, positions="last", responses=None, system=None,
-            template: bool = True, run: RunOpts = None, **kw) -> Activations:
+            *, template: bool = True, run: RunOpts = None, **kw) -> Activations:
     """Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers; one prompt, site or layer
     may be given alone) at `positions`; `template=False`: raw text, no chat template. `run` (or its fields as keywords):
     `batch_size` 16, `progress`, `cache` (an activations file, loaded if it exists; default none)."""

@@ -157,7 +157,8 @@ def plane_from_acts(acts_pos, acts_neg, meta=None, b2: str = "pca", b2_sign: str
 MODES = ("prompt", "response")
 
 def calibrate_plane(model, tok, pos, neg=None, mode="prompt", pos_responses=None, neg_responses=None, sites=None,
-              layers=None, positions=None, b2="pca", b2_sign="official", data=None, run: RunOpts = None, **kw) -> Plane:
+              layers=None, positions=None, b2="pca", b2_sign="official", *, data=None, run: RunOpts = None,
+              **kw) -> Plane:
     """Capture activations of the two classes and compute the Selective Steering plane and L_disc (run options:
     `batch_size` 16, `progress`)."""
     if mode not in MODES: raise ValueError(f"Unknown mode '{mode}': use one of {MODES}")

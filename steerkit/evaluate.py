@@ -9,7 +9,7 @@ __all__ = ['TOPICALITY_MIN', 'SWEEP_RUN', 'COHERENCE', 'coherence_thresholds', '
            'compare_scored', 'PaperRefusalScorer', 'compare']
 
 # %% ../nbs/14_evaluate.ipynb #5787b418
-import time
+import time, warnings
 from contextlib import nullcontext
 import numpy as np
 import torch
@@ -80,7 +80,7 @@ def topicality_threshold(sim, is_answer) -> float:
 # %% ../nbs/14_evaluate.ipynb #dad458fe
 SWEEP_RUN = dict(max_new_tokens=48, batch_size=32, cache=True, progress=True)   # sweeps cache by default
 
-def sweep(model, tok, prompts, m: Method, grid=None, reference=False, run: RunOpts = None, **kw) -> pd.DataFrame:
+def sweep(model, tok, prompts, m: Method, grid=None, *, reference=False, run: RunOpts = None, **kw) -> pd.DataFrame:
     """One row per (prompt, value): the response, self-PPL (with `reference`, the unsteered model's PPL and
     `topicality`) and text metrics; `attrs` as `generate`'s. Run options (`run` or keywords): `max_new_tokens` 48,
     `batch_size` 32, `cache` True (the kit's), `progress`."""
@@ -97,7 +97,7 @@ def sweep(model, tok, prompts, m: Method, grid=None, reference=False, run: RunOp
     out.attrs.update(df.attrs)                        # rows generated now vs reused from the cache
     return out
 
-def unsteered(model, tok, prompts, reference=False, run: RunOpts = None, **kw) -> pd.DataFrame:
+def unsteered(model, tok, prompts, *, reference=False, run: RunOpts = None, **kw) -> pd.DataFrame:
     "Unsteered generations, scored like a sweep (method 'none'; the same run options)."
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     df = generate(model, tok, prompts, run=run_opts(run, kw, **SWEEP_RUN))
@@ -218,7 +218,8 @@ def _split_metrics(t, h, coherence=None, extra=None) -> dict:
 class RefusalScorer(Scorer):
     """Generations scored by refusal keywords: `target` 'refusal', 'compliance' or (with `coherence` thresholds)
     'coherent_compliance'; run options (`RunOpts`) as `sweep`'s, without progress bars by default."""
-    def __init__(self, target="compliance", coherence=None, ppl_threshold=PPL_VIOLATION, run: RunOpts = None, **kw):
+    def __init__(self, target="compliance", coherence=None, *, ppl_threshold=PPL_VIOLATION, run: RunOpts = None,
+                 **kw):
         if target == "coherent_compliance" and coherence is None:
             raise ValueError("target='coherent_compliance' needs `coherence` thresholds (see coherence_thresholds)")
         self.target, self.coherence, self.ppl_threshold = target, coherence, ppl_threshold
@@ -267,9 +268,13 @@ class PaperRefusalScorer(RefusalScorer):
     """The paper's refusal protocol as a scorer (`compare`'s default): test answers scored with the `harmless`
     (over-refusal) and `extra_tests` held-out sets at the same setting, per-prompt rows kept, the self-PPL rule of the
     paper counted beside the kit's, and `compare`'s table columns."""
-    def __init__(self, harmless, extra_tests=None, target="refusal", coherence=None, ppl_threshold=PPL_VIOLATION,
+    def __init__(self, harmless, extra_tests=None, target="refusal", coherence=None, *, ppl_threshold=PPL_VIOLATION,
                  run: RunOpts = None, **kw):
-        super().__init__(target, coherence, ppl_threshold, run_opts(run, kw, progress=True))
+        if "extra" in kw:                                  # its name before `extra_tests` (compare's), one release
+            warnings.warn("PaperRefusalScorer(extra=) is deprecated: use extra_tests=", DeprecationWarning,
+                          stacklevel=2)
+            extra_tests = kw.pop("extra")
+        super().__init__(target, coherence, ppl_threshold=ppl_threshold, run=run_opts(run, kw, progress=True))
         self.harmless, self.extra = harmless, dict(extra_tests or {})
     def sweep(self, model, tok, data, m, grid):
         raw = sweep(model, tok, data, m, grid=grid, **self.kw)
@@ -289,7 +294,7 @@ class PaperRefusalScorer(RefusalScorer):
                     sweep_s=sweep_s)
 
 # %% ../nbs/14_evaluate.ipynb #119cf7f2
-def compare(model, tok, methods, calib, test, harmless=None, items=None, kl_prompts=None, scorer=None,
+def compare(model, tok, methods, calib, test, harmless=None, items=None, kl_prompts=None, *, scorer=None,
             **kw) -> dict:
     """The paper's protocol: `compare_scored` with `scorer`, by default a `PaperRefusalScorer` of `harmless` built from
     `kw` (refusal keywords on `test`, over-refusal on `harmless`, `extra_tests` = {name: prompts} reported as

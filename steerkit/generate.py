@@ -116,7 +116,7 @@ def _generate_batch(model, tok, prompts, ivs, params, phase, system, max_new_tok
 
 # %% ../nbs/06_generate.ipynb #ce5678ea
 def generate(model, tok, prompts, ivs=None, params=None, method: str = UNSTEERED, phase: str = "all",
-             system: str = None, run: RunOpts = None, **kw) -> pd.DataFrame:
+             *, system: str = None, run: RunOpts = None, **kw) -> pd.DataFrame:
     """Greedy generation of `prompts` (row i steered by `ivs` with `params[i]`); one DataFrame row per prompt:
     prompt, param, method, response, n_tokens, self_ppl, tie_margin. `run` (or its fields as keywords): `max_new_tokens`
     48, `batch_size` 16, `cache` (a JSONL path, True: the kit's cache dir; default none), `progress`. `df.attrs`: how

@@ -132,7 +132,7 @@ def _strength_table(grid, eff, base_eff, sw, thr: dict, base_share: float, slack
 
 # %% ../nbs/15_pairs.ipynb #8bf23b78
 def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None, seed: int = 0,
-                 slack: float = 0.15, run: RunOpts = None, **settings) -> Vectors:
+                 *, slack: float = 0.15, run: RunOpts = None, **settings) -> Vectors:
     """Fit registry method `name` on part of the pairs `data` (`n_fit`: a count or a fraction, seeded) and freeze the
     strength chosen on the held-out part: the largest mean `log p(positive) - log p(negative)` among the values whose
     greedy answers to `neutral` requests stay coherent (their share of coherent answers at most `slack` below the
@@ -147,7 +147,7 @@ def freeze_pairs(model, tok, name: str, data, neutral=None, n_fit=0.5, grid=None
     m = method(v, model, grid=grid)
     base_eff = pair_effects(model, tok, held, batch_size=batch_size, progress=progress)[0]
     eff = pair_effects(model, tok, held, m, m.grid, batch_size, progress)
-    base = unsteered(model, tok, neutral, True, run=r)
+    base = unsteered(model, tok, neutral, reference=True, run=r)
     thr = coherence_thresholds(base); base_share = float(is_coherent(base, thr).mean())
     sw = sweep(model, tok, neutral, m, reference=True, run=r)
     tab = _strength_table(m.grid, eff, base_eff, sw, thr, base_share, slack, seed)

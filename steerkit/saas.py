@@ -313,7 +313,7 @@ TABLE = ("c", "s", "A", "w", "eligible")
 
 def saas_vectors(model, tok, items, behaviour: str = None, layer: int = None, rho: float = 0.7, T: float = 0.1,
                  agent=None, decomposition: Decomposition = None, K: int = 4, fallback: str = None, eligible=True,
-                 weighted=True, run: RunOpts = None, **kw) -> Vectors:
+                 weighted=True, *, run: RunOpts = None, **kw) -> Vectors:
     """SAAS `Vectors` of A/B `items` (or any contrastive data) for `behaviour` at `layer`'s block output (see the
     notebook for every choice; run options `batch_size` 16, `progress`). Only A/B items have an answer letter to
     remove from each difference."""

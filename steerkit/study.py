@@ -39,8 +39,8 @@ def conditional_plane(cond: Plane, beh: Plane, layer: int, site: str) -> Plane:
                  R=rc[None])
 
 # %% ../nbs/16_study.ipynb #aceac9cd
-def pick_layer(model, tok, prompts, beh: Plane, layers, a: float = 1.0, site="resid_in", ppl_threshold=PPL_VIOLATION,
-               run: RunOpts = None, **kw) -> tuple:
+def pick_layer(model, tok, prompts, beh: Plane, layers, a: float = 1.0, site="resid_in", *,
+               ppl_threshold=PPL_VIOLATION, run: RunOpts = None, **kw) -> tuple:
     """ActAdd of the behaviour vector at strength `a` at each candidate layer: `(best_layer, summary)` by refusal rate
     (run options as `sweep`'s, `max_new_tokens` 32)."""
     r = run_opts(run, kw, max_new_tokens=32)
@@ -188,8 +188,8 @@ def jailbreak_setup(model, tok, cfg, progress):
     `coherence_prompts`)."""
     data = study_data(cfg); plane = paper_plane(model, tok, data, progress)
     thr, base = unsteered_threshold(model, tok, data, cfg, progress)
-    safe = unsteered(model, tok, data["coherence"], True, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                     progress=progress)
+    safe = unsteered(model, tok, data["coherence"], reference=True, max_new_tokens=cfg.max_new_tokens,
+                     batch_size=cfg.batch_size, progress=progress)
     return data, plane, thr, base, coherence_thresholds(safe)
 
 def jailbreak_study(model, tok, cfg: StudyConfig = StudyConfig(), progress=True, methods=PAPER_METHODS) -> dict:
