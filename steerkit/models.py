@@ -13,7 +13,7 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util
 from pathlib import Path
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, AutoConfig
 
