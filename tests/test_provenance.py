@@ -17,7 +17,7 @@ STAMPED = {".csv", ".md", ".png", ".pdf", ".json"}       # the kinds of file rea
 CODE = {".py", ".sh", ".ipynb", ".r", ".js"}
 EXEMPT = {"README.md"}                                    # the index of paper_figures, written by hand
 # full runs still to do with the stamping code (each hours on 2 cores); remove a name once its outputs are rerun
-PENDING = {"t5_t6_ablations", "t7_refusal_depth", "t8_methods", "t10_behaviours", "cli_demo"}
+PENDING = {"t5_t6_ablations", "t7_refusal_depth", "t8_methods", "t10_behaviours"}
 STRAYS = {"t8_refusal_organism2"}   # made by a script outside the manifest: goes when t8_methods is rerun (its refusal cell is that script)
 
 MANIFEST = load_manifest()
