@@ -100,10 +100,11 @@ def sweep(model, tok, prompts, m: Method, grid=None, *, reference=False, run: Ru
 def unsteered(model, tok, prompts, *, reference=False, run: RunOpts = None, **kw) -> pd.DataFrame:
     "Unsteered generations, scored like a sweep (method 'none'; the same run options)."
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-    df = generate(model, tok, prompts, run=run_opts(run, kw, **SWEEP_RUN))
+    r = run_opts(run, kw, **SWEEP_RUN)
+    df = generate(model, tok, prompts, run=r)
     df["method"] = "none"; df["value"] = None
     if reference: df["ref_ppl"] = df.self_ppl      # unsteered: the reference model is the model itself
-    if reference: df["topicality"] = topicality(df.prompt.tolist(), df.response.tolist())
+    if reference: df["topicality"] = _topicality(df, r.cache)
     return pd.concat([df, text_metrics(df.response.tolist())], axis=1)
 
 # %% ../nbs/14_evaluate.ipynb #ccf874cc
@@ -180,6 +181,11 @@ def _beside(cache, name):
     if not cache or cache is True: return cache or None
     p = Path(cache); return p.with_name(f"{p.stem}.{name}.jsonl")
 
+def _topicality(df: pd.DataFrame, cache=None) -> list:
+    "`topicality` of each (prompt, response) row of `df`, kept by content beside the generation `cache`."
+    return cached_values("topicality", "all-MiniLM-L6-v2", list(zip(df.prompt.tolist(), df.response.tolist())),
+                         lambda x: topicality(*zip(*x)).tolist(), _beside(cache, "topicality"))
+
 def reference_columns(model, tok, df: pd.DataFrame, batch_size=16, cache=None) -> pd.DataFrame:
     """`df` with `ref_ppl` (`reference_ppl` of each answer) and `topicality`, each kept by content beside the generation
     `cache`, so a resumed or repeated sweep scores only answers it has not scored before."""
@@ -187,9 +193,7 @@ def reference_columns(model, tok, df: pd.DataFrame, batch_size=16, cache=None) -
     fp = f"{model_fingerprint(model)}-{numerics_tag(model)}"
     ppl = cached_values("ref_ppl", fp, its, lambda x: reference_ppl(model, tok, *zip(*x), batch_size=batch_size),
                         _beside(cache, "ref_ppl"))
-    top = cached_values("topicality", "all-MiniLM-L6-v2", its, lambda x: topicality(*zip(*x)).tolist(),
-                        _beside(cache, "topicality"))
-    return df.assign(ref_ppl=ppl, topicality=top)
+    return df.assign(ref_ppl=ppl, topicality=_topicality(df, cache))
 
 
 # %% ../nbs/14_evaluate.ipynb #caceebd0
