@@ -13,7 +13,7 @@ PEER_PKGS := $(shell sed -n 's/^peer_requirements *= *//p' settings.ini)
 QUICK_OUT ?= .quick
 export STEERKIT_QUICK_OUT := $(abspath $(QUICK_OUT))
 
-.PHONY: install test check-sync nbtest pytest reproduce quick summary clean
+.PHONY: install test check-sync nbtest pytest pytest-core pytest-quick reproduce quick summary clean
 
 $(STAMP): settings.ini setup.py
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is needed as '$(PY)' (set PY=...)"; exit 1; }
@@ -28,7 +28,13 @@ install: $(STAMP)
 
 # The README's test command: notebooks/library in sync and clean, every notebook's tests, the quick
 # reproduction of every paper table and figure, pytest (which checks the quick run's outputs).
-test: install check-sync nbtest quick pytest
+# Two cores kept busy: the quick reproduction runs beside nbdev_test and the tests that do not read its outputs
+# (pytest-xdist, 2 workers), every process single-threaded so that none waits on another's OpenMP threads; then,
+# alone, the tests of the quick outputs (the determinism check reruns three quick notebooks in a fresh cache).
+# `make -O` prints each part's output whole when it ends.
+test: install check-sync
+	$(MAKE) --no-print-directory -j3 -O OMP_NUM_THREADS=1 quick nbtest pytest-core
+	$(MAKE) --no-print-directory pytest-quick
 
 check-sync: install
 	$(BIN)/nbdev_clean
@@ -41,6 +47,12 @@ nbtest: install
 
 pytest: install
 	$(BIN)/pytest -q tests
+
+pytest-core: install
+	$(BIN)/pytest -q -n 2 -m "not quick_outputs" tests
+
+pytest-quick: install
+	$(BIN)/pytest -q -m quick_outputs tests
 
 # DEVICE=cuda:0 DTYPE=bfloat16 (or cpu/float32...): where every notebook's model runs (default auto: the GPU in bfloat16, else the CPU).
 PLACE = $(if $(DEVICE),--device $(DEVICE)) $(if $(DTYPE),--dtype $(DTYPE))

@@ -20,6 +20,7 @@ import json, math, os, re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 import pandas as pd
+import pytest
 from steerkit.reproduce import reproduce, load_manifest, PROV_COLUMNS
 from steerkit.models import rtol
 
@@ -162,6 +163,7 @@ def _complete(out: Path, entries) -> bool:
     return all(e["notebook"].name in ok for e in entries) and all((out/o).is_file() for e in entries for o in e["outputs"])
 
 
+@pytest.mark.quick_outputs
 def test_quick_tables_are_identical_on_a_second_run(tmp_path, monkeypatch):
     from steerkit.models import cache_dir
     m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")

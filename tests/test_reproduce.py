@@ -2,6 +2,7 @@
 import json, re, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd
+import pytest
 import torch
 import fastcore.test as fct
 from steerkit.reproduce import toy_paper, load_manifest, check_parameters, default_manifest
@@ -69,6 +70,7 @@ def test_repo_manifest_fits_the_paper_notebooks():
     check_parameters(m)
     fct.test_eq(default_manifest(), (REPO/"nbs"/"paper"/"manifest.json").resolve())
 
+@pytest.mark.quick_outputs
 def test_quick_reproduction_produced_every_output(tmp_path):
     """Every output the manifest declares exists and is non-empty after the quick reproduction. `make test` runs the
     quick reproduction first and exports STEERKIT_QUICK_OUT; run alone, this test runs it itself."""
@@ -91,6 +93,7 @@ def _quick_out(tmp_path):
     if not (out/"_runs"/"timings.csv").exists(): reproduce("quick", out_dir=out, progress=False)
     return out
 
+@pytest.mark.quick_outputs
 def test_quick_benchmarks_have_their_structure(tmp_path):
     "The benchmarks' quick run (tiny settings: it checks structure, never a timing): every method measured, ratios to unsteered."
     from steerkit.methods import method_names
@@ -108,6 +111,7 @@ def test_quick_benchmarks_have_their_structure(tmp_path):
     assert {"clients", "unsteered tok/s", "ss tok/s", "ss / unsteered (tok/s)", "device", "dtype"} <= set(s.columns)
     assert (s["ss tok/s"] > 0).all()
 
+@pytest.mark.quick_outputs
 def test_quick_methods_comparison_has_its_controls(tmp_path):
     """T8's quick run: every registered A/B method in the table, AUSteer's three selections (momentum, random, whole block)
     for every k, and SADI's two rules for every kind and K at every delta, effects relative to the unsteered score."""
@@ -127,6 +131,7 @@ def test_quick_methods_comparison_has_its_controls(tmp_path):
     zero = S[S.delta == 0]                                                 # delta = 0 is the unsteered model, for both rules
     assert (zero.effect.abs() < 1e-3).all(), zero
 
+@pytest.mark.quick_outputs
 def test_quick_behaviour_benchmark_has_its_structure(tmp_path):
     """T10's quick run (tiny settings: structure only): every behaviour with the unsteered row and every method of the quick
     set, held-out effects inside their bootstrap intervals, the unsteered effect 0, the refusal rows with intervals, and
