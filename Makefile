@@ -12,8 +12,10 @@ PEER_PKGS := $(shell sed -n 's/^peer_requirements *= *//p' settings.ini)
 
 QUICK_OUT ?= .quick
 export STEERKIT_QUICK_OUT := $(abspath $(QUICK_OUT))
+QUICK_AGAIN ?= .quick-again
+export STEERKIT_QUICK_AGAIN := $(abspath $(QUICK_AGAIN))
 
-.PHONY: install test check-sync nbtest pytest pytest-core pytest-quick reproduce quick summary clean
+.PHONY: install test check-sync nbtest pytest pytest-core pytest-quick reproduce quick quick-again summary clean
 
 $(STAMP): settings.ini setup.py
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is needed as '$(PY)' (set PY=...)"; exit 1; }
@@ -28,12 +30,13 @@ install: $(STAMP)
 
 # The README's test command: notebooks/library in sync and clean, every notebook's tests, the quick
 # reproduction of every paper table and figure, pytest (which checks the quick run's outputs).
-# Two cores kept busy: the quick reproduction runs beside nbdev_test and the tests that do not read its outputs
-# (pytest-xdist, 2 workers), every process single-threaded so that none waits on another's OpenMP threads; then,
-# alone, the tests of the quick outputs (the determinism check reruns three quick notebooks in a fresh cache).
-# `make -O` prints each part's output whole when it ends.
+# Both cores kept busy: the converted model made once, then the quick reproduction, the determinism test's second run
+# of three quick notebooks (fresh kit cache), nbdev_test and the tests that do not read the quick outputs (pytest-xdist,
+# 2 workers) side by side, every process single-threaded so that none waits on another's OpenMP threads; then the tests
+# of the quick outputs. `make -O` prints each part's output whole when it ends.
 test: install check-sync
-	$(MAKE) --no-print-directory -j3 -O OMP_NUM_THREADS=1 quick nbtest pytest-core
+	$(BIN)/python -c "from steerkit.models import embedded_tokenizer; embedded_tokenizer()"
+	$(MAKE) --no-print-directory -j3 -O OMP_NUM_THREADS=1 quick pytest-core nbtest quick-again
 	$(MAKE) --no-print-directory pytest-quick
 
 check-sync: install
@@ -67,9 +70,14 @@ quick: install
 	rm -rf $(QUICK_OUT)
 	$(BIN)/steerkit reproduce --quick --out $(QUICK_OUT) $(PLACE)
 
+# The determinism test's second run (tests/test_determinism.py): three quick notebooks again, from a fresh kit cache.
+quick-again: install
+	rm -rf $(QUICK_AGAIN)
+	$(BIN)/python tests/test_determinism.py $(QUICK_AGAIN)
+
 # The foundation's first look at a model: per-layer activation summary.
 summary: install
 	$(BIN)/steerkit summary $(if $(MODEL),--model $(MODEL)) $(PLACE)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info $(QUICK_OUT)
+	rm -rf $(VENV) build dist *.egg-info $(QUICK_OUT) $(QUICK_AGAIN)
