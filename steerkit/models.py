@@ -69,11 +69,11 @@ def _convert_embedded(dest: Path):
     if hasattr(cfg, "quantization_config"): del cfg.quantization_config
     clean = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     clean.load_state_dict(m.state_dict())
-    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")        # one per process: processes started together each convert
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")   # one per process: processes started together each convert
     clean.save_pretrained(tmp); tok.save_pretrained(tmp)
-    if dest.exists() and not (dest/"model.safetensors").exists(): shutil.rmtree(dest, ignore_errors=True)   # a broken one
-    try: tmp.rename(dest)  # atomic: an interrupted conversion never leaves a half-written cache
-    except OSError: shutil.rmtree(tmp, ignore_errors=True)          # another process's conversion got there first: keep it
+    if dest.exists() and not (dest/"model.safetensors").exists(): shutil.rmtree(dest, ignore_errors=True)   # broken
+    try: tmp.rename(dest)                 # atomic: an interrupted conversion never leaves a half-written cache
+    except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process's conversion came first: keep it
 
 # %% ../nbs/00_models.ipynb #5e53c53b
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
