@@ -52,7 +52,7 @@ pytest: install
 	$(BIN)/pytest -q tests
 
 pytest-core: install
-	$(BIN)/pytest -q -n 2 -m "not quick_outputs" tests
+	$(BIN)/pytest -q -n 2 --dist worksteal -m "not quick_outputs" tests
 
 pytest-quick: install
 	$(BIN)/pytest -q -m quick_outputs tests

@@ -14,7 +14,6 @@ from pathlib import Path
 from contextlib import contextmanager
 import nbformat
 import pandas as pd
-import papermill as pm
 from tqdm import tqdm
 from .models import resolve_device, resolve_dtype
 
@@ -183,8 +182,9 @@ def check_parameters(manifest, required=INJECTED) -> dict:
     return found
 
 # %% ../nbs/19_reproduce.ipynb #2ef9d595
-def _failure(nb:Path, record:Path, e:pm.PapermillExecutionError) -> ReproductionError:
-    "A `ReproductionError` naming the notebook, the cell (source position and `In [n]`), the exception and the record."
+def _failure(nb:Path, record:Path, e) -> ReproductionError:
+    """A `ReproductionError` naming the notebook, the cell (source position and `In [n]`), the exception and the record,
+    from papermill's `PapermillExecutionError` `e`."""
     pidx, _ = _param_cell(nbformat.read(nb, as_version=4), nb)
     src = e.cell_index - (e.cell_index > pidx + 1)  # papermill's injected cell sits right after the parameters cell
     first = next((l for l in (e.source or "").splitlines() if l.strip()), "")
@@ -195,6 +195,7 @@ def _failure(nb:Path, record:Path, e:pm.PapermillExecutionError) -> Reproduction
 
 def run_notebook(nb, params:dict, out_dir, record_dir, kernel:str="steerkit", **kwargs) -> float:
     "Execute `nb` with papermill, `params` + `out_dir` injected; keep the record in `record_dir`; returns wall seconds."
+    import papermill as pm                 # here, not at import: every command-line call would pay for it
     from jupyter_client.kernelspec import NoSuchKernel
     nb, out_dir, record_dir = Path(nb).resolve(), Path(out_dir).resolve(), Path(record_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True); record_dir.mkdir(parents=True, exist_ok=True)
