@@ -8,14 +8,12 @@ satisfy a check for the word 'prompt'), then asserts one substring per cause and
 
 Cases marked `xfail(strict=True, reason="NO CLEAR ERROR: ...")` are bad inputs that get no clear error today (a raw
 TypeError, a silent wrong result, or a message without a fix): the test says what the message should contain."""
-import subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest, torch
 from steerkit.models import tiny_model, model_fingerprint
 from steerkit import capture as C, cli, directions, evaluate, generate as G, methods, operators as O, steer, study
 
-EXE = Path(sys.executable).with_name("steerkit")
 D = 64                                     # width of the tiny llama; the other model is a qwen2 of width 32
 
 
@@ -346,24 +344,21 @@ def tiny_dir(tmp_path_factory, mt):
     mt[0].save_pretrained(d); mt[1].save_pretrained(d)
     return d
 
-def cli_run(*args):
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=300)
-
 # tests/test_cli_steer.py covers a missing, an empty and a field-less JSONL prompts file; these are the others
 @pytest.mark.parametrize("kind,cause,fix", [pytest.param(k, c, f, id=k, marks=[xfail(r)] if r else [])
                                             for k, c, f, r in READ_CASES if k in ("dir", "binary", "badjson", "nonstring")])
-def test_cli_generate_bad_prompts_file_exits_2(tiny_dir, tmp_path, kind, cause, fix):
+def test_cli_generate_bad_prompts_file_exits_2(tiny_dir, tmp_path, kind, cause, fix, steerkit_main):
     p, out = _bad_file(tmp_path, kind), tmp_path/"o.jsonl"
-    r = cli_run("generate", "--model", tiny_dir, "--method", "none", "--prompts", p, "--out", out, "--max-new-tokens", 2)
+    r = steerkit_main("generate", "--model", tiny_dir, "--method", "none", "--prompts", p, "--out", out, "--max-new-tokens", 2)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "steerkit: error: " in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     check_msg(r.stderr, cause, fix, strip=[tmp_path])
     assert not out.exists()
 
-def test_cli_generate_calibration_dir_without_vectors_exits_2(tiny_dir, tmp_path):
+def test_cli_generate_calibration_dir_without_vectors_exits_2(tiny_dir, tmp_path, steerkit_main):
     (tmp_path/"empty_calibration").mkdir()
     p = tmp_path/"p.txt"; p.write_text("Hi\n")
-    r = cli_run("generate", "--model", tiny_dir, "--method", "ss", "--prompts", p, "--out", tmp_path/"o.jsonl",
+    r = steerkit_main("generate", "--model", tiny_dir, "--method", "ss", "--prompts", p, "--out", tmp_path/"o.jsonl",
                 "--calibration", tmp_path/"empty_calibration")
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     check_msg(r.stderr, cause=["No frozen calibration in"], fix=["steerkit calibrate --model", "--method ss"], strip=[tmp_path])

@@ -109,11 +109,11 @@ def test_outside_method_through_calibrate_pairs_generate_and_serve(world, tmp_pa
     finally: stop(p)
 
 
-def test_calibrate_pairs_bad_inputs_fail_before_the_model_loads(world, tmp_path):
+def test_calibrate_pairs_bad_inputs_fail_before_the_model_loads(world, tmp_path, steerkit_main):
     bad = tmp_path/"bad.jsonl"; bad.write_text('{"positive": "a", "negative": "b"}\n{"positive": "a"}\n')
-    r = run("calibrate", "--model", "no/such-model-anywhere", "--method", "caa", "--pairs", bad)
+    r = steerkit_main("calibrate", "--model", "no/such-model-anywhere", "--method", "caa", "--pairs", bad)
     assert r.returncode == 2 and "line 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
-    r = run("calibrate", "--model", world/"tiny", "--method", "no_such_mod_q:x", "--pairs", world/"pairs.jsonl")
+    r = steerkit_main("calibrate", "--model", world/"tiny", "--method", "no_such_mod_q:x", "--pairs", world/"pairs.jsonl")
     assert r.returncode == 2 and "cannot import module 'no_such_mod_q'" in r.stderr, r.stderr[-2000:]
-    r = run("calibrate", "--model", world/"tiny", "--method", "caa", "--neutral", world/"neutral.txt")
+    r = steerkit_main("calibrate", "--model", world/"tiny", "--method", "caa", "--neutral", world/"neutral.txt")
     assert r.returncode == 2 and "go with --pairs" in r.stderr, r.stderr[-2000:]
