@@ -10,7 +10,6 @@ def pytest_configure(config):
                             "make test runs these after the reproduction")
 
 
-
 @pytest.fixture
 def steerkit_main():
     """`run(*args, cwd=None)`: the command line `steerkit ARGS` run in this process through `steerkit.cli.main`, as a

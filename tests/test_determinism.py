@@ -20,6 +20,7 @@ Cost: one quick run of the three notebooks (t1_main most of it), a few minutes o
 import json, math, os, re, shutil
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from unittest.mock import patch
 import pandas as pd
 import pytest
 from steerkit.reproduce import reproduce, load_manifest, PROV_COLUMNS
@@ -174,12 +175,8 @@ def second_run(dest: Path) -> tuple:
     if fresh.exists(): shutil.rmtree(fresh)
     fresh.mkdir(parents=True)
     if model.is_dir(): (fresh/model.name).symlink_to(model, target_is_directory=True)
-    old = os.environ.get("STEERKIT_CACHE")
-    os.environ["STEERKIT_CACHE"] = str(fresh)                  # the paper notebooks' kernels inherit the environment
-    try: reproduce("quick", out_dir=out, only=",".join(RERUN), progress=False)
-    finally:
-        if old is None: os.environ.pop("STEERKIT_CACHE")
-        else: os.environ["STEERKIT_CACHE"] = old
+    with patch.dict(os.environ, STEERKIT_CACHE=str(fresh)):    # the paper notebooks' kernels inherit the environment
+        reproduce("quick", out_dir=out, only=",".join(RERUN), progress=False)
     return out, fresh
 
 
