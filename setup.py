@@ -29,7 +29,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['steerkit', 'steerkit.*']),
     include_package_data=True,
-    package_data={'steerkit': ['data/*.jsonl', 'data/*.json', 'data/organism/*', 'data/cli_demo/*']},
+    package_data={'steerkit': ['data/*.jsonl', 'data/*.json', 'data/organism/*', 'data/organisms/*/*', 'data/cli_demo/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),

@@ -136,6 +136,22 @@ def choose_setting(summary: pd.DataFrame, target="refusal", has_param: bool = Tr
     if v is not None: return v, True
     return summary.sort_values(target, ascending=False, kind="stable").iloc[0]["value"], False
 
+# %% ../nbs/14_evaluate.ipynb #43eaea25
+def _setting(value):
+    "A steering value as a cache key can hold it: a number as a float, None as None, anything else as its text."
+    if value is None: return None
+    try: return float(value)
+    except (TypeError, ValueError): return str(value)
+
+def _mc_correct_kept(model, tok, m, value, items, cache) -> list:
+    """`mc_correct` of the MC `items` under the steering in force (`m` at `value`), each item's 0/1 kept by content: the
+    model's fingerprint and numerics, the method's content key, the value and the item (see `capability`)."""
+    score = lambda its: mc_correct(model, tok, its, prompt_fn=mc_prompt(tok), sep="")
+    if m is not None and not m.key: cache = None          # a method without a content key: nothing to key it by
+    fp, tag = f"{model_fingerprint(model)}-{numerics_tag(model)}", [m.key if m is not None else None, _setting(value)]
+    return cached_values("mc_correct", fp, [[*tag, it] for it in items], lambda x: score([it for *_, it in x]), cache)
+
+
 # %% ../nbs/14_evaluate.ipynb #f4088d1d
 def mc_prompt(tok):
     "Chat-formatted question for the multiple-choice items, answer options scored as the assistant's reply."
@@ -150,15 +166,18 @@ def _last_logits(model, tok, prompts, batch_size=32):
     return torch.cat(out)
 
 def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=None, batch_size=32,
-               per_item=False) -> dict:
+               per_item=False, cache=True) -> dict:
     """Multiple-choice accuracy and mean next-token KL(unsteered || steered) under `m` at `value` (unsteered if m is
-    None); `per_item`: also `mc_correct` (0/1 per item) and `kl_items` (KL per prompt), for intervals."""
+    None); `per_item`: also `mc_correct` (0/1 per item) and `kl_items` (KL per prompt), for intervals. `cache`: each
+    item's correctness is kept by content in the kit's cache (True), a JSONL path, or not at all (None), so a setting
+    scored once (the unsteered model, in every notebook that reports it) is not scored again. Call it outside any other
+    steering: the key knows only `m` and `value`."""
     items = list(items) if items is not None else []
     res = {}
     base = _last_logits(model, tok, list(kl_prompts), batch_size) if kl_prompts is not None else None
     with (m.apply(model, value) if m is not None else nullcontext()):
         if items:
-            c = mc_correct(model, tok, items, prompt_fn=mc_prompt(tok), sep=""); res["mc_accuracy"] = sum(c) / len(c)
+            c = _mc_correct_kept(model, tok, m, value, items, cache); res["mc_accuracy"] = sum(c) / len(c)
         if base is not None:
             k = next_token_kl(base, _last_logits(model, tok, list(kl_prompts), batch_size)); res["kl"] = k.mean().item()
     if per_item: res.update(mc_correct=c if items else [], kl_items=k.tolist() if base is not None else [])

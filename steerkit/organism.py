@@ -6,7 +6,7 @@
 __all__ = ['DNA_CATEGORIES', 'DNA_HELDOUT', 'DEV_PAIRS', 'PAPER_SPLIT', 'LORA_TARGETS', 'TARGETS', 'DEV_SETS', 'organism_splits',
            'Recipe', 'organism_data', 'data_sha256', 'train_organism', 'adapter_tensors', 'evaluate_organism',
            'dev_refusal', 'targets_table', 'save_organism', 'build_organism', 'organism_model', 'record_evaluation',
-           'cached_organism', 'depth_study']
+           'organism_key', 'shipped_organisms', 'cached_organism', 'depth_study']
 
 # %% ../nbs/18_organism.ipynb #59a44e62
 import json, time, random, platform, hashlib
@@ -281,20 +281,37 @@ def record_evaluation(out_dir, progress=True, device="auto", dtype="float32") ->
     (out/"provenance.json").write_text(json.dumps(prov, indent=1))
     return prov
 
+# %% ../nbs/18_organism.ipynb #0bb79721
+def organism_key(recipe: Recipe, limit: int = None) -> str:
+    "The name of `recipe`'s build (with `limit` training rows a side): a hash of both, the same on every machine."
+    return hashlib.sha256(json.dumps([asdict(recipe), limit], sort_keys=True).encode()).hexdigest()[:12]
+
+def shipped_organisms() -> Path:
+    """Folder of the organism builds that ship with the kit, one folder per `organism_key`
+    (`steerkit/data/organisms/KEY/`): the recipes the paper notebooks need, so that no fresh machine trains them."""
+    return organism_dir().parent / "organisms"
+
+def _usable_build(d: Path, base_fp: str, evaluate: bool) -> bool:
+    "Whether `d` holds a build on the base of fingerprint `base_fp` (evaluated, when `evaluate`)."
+    f = Path(d)/"provenance.json"
+    prov = json.loads(f.read_text()) if f.exists() else {}
+    return prov.get("base_fingerprint") == base_fp and (not evaluate or "evaluation" in prov)
+
+
 # %% ../nbs/18_organism.ipynb #c7c53476
 def cached_organism(recipe: Recipe, evaluate: bool = True, progress=True, limit: int = None, device="auto",
-                    dtype="auto") -> tuple:
-    """`(model, tokenizer, provenance)` of the organism trained with `recipe`, built once into the kit's cache (trained
-    in float32 on `device`), returned on `device` in `dtype`. A cached build whose base fingerprint is not the base's is
-    built again."""
+                    dtype="auto", retrain: bool = False, shipped=None) -> tuple:
+    """`(model, tokenizer, provenance)` of the organism trained with `recipe`, returned on `device` in `dtype`: the
+    build in the kit's cache, else the one shipped with the kit (`shipped`, default `shipped_organisms()`), else one
+    trained now (in float32 on `device`) into the cache. A build on another base, or not evaluated when `evaluate`, is
+    not used; `retrain`: train again into the cache whatever exists."""
     from steerkit.models import cache_dir
-    key = hashlib.sha256(json.dumps([asdict(recipe), limit], sort_keys=True).encode()).hexdigest()[:12]
-    d = cache_dir()/"organisms"/key
-    f = d/"provenance.json"
-    prov = json.loads(f.read_text()) if f.exists() else {}
-    if (prov.get("base_fingerprint") != model_fingerprint(load_model(EMBEDDED, device="cpu", dtype="float32")[0])
-            or (evaluate and "evaluation" not in prov)):
-        build_organism(d, recipe, evaluate=evaluate, progress=progress, limit=limit, device=device)
+    key = organism_key(recipe, limit)
+    base_fp = model_fingerprint(load_model(EMBEDDED, device="cpu", dtype="float32")[0])
+    d, ship = cache_dir()/"organisms"/key, Path(shipped or shipped_organisms())/key
+    if retrain or not _usable_build(d, base_fp, evaluate):
+        if not retrain and _usable_build(ship, base_fp, evaluate): d = ship
+        else: build_organism(d, recipe, evaluate=evaluate, progress=progress, limit=limit, device=device)
     model, tok = organism_model(d, device, dtype)
     model.config.steerkit_name = f"organism-{key}"
     return model, tok, json.loads((d/"provenance.json").read_text())

@@ -1,17 +1,13 @@
-"""`steerkit calibrate` / `steerkit generate` / `steerkit organism` through the installed console script: the whole
-chain on a tiny model saved to a directory (fast), the organism unsteered on prompts the kit never trained on, and
-every bad input ending with exit code 2 and a message that names the cause."""
-import json, subprocess, sys, time
+"""`steerkit calibrate` / `steerkit generate` / `steerkit organism`: the whole chain on a tiny model saved to a
+directory (fast) through the installed console script, the other commands in the test's process (`steerkit_here`), the
+organism unsteered on prompts the kit never trained on, and every bad input ending with exit code 2 and a message that
+names the cause."""
+import json, time
 from pathlib import Path
 import pytest
 import fastcore.test as fct
 from steerkit.models import tiny_model
-
-EXE = Path(sys.executable).with_name("steerkit")
-
-
-def cli(*args, timeout=600):
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+from conftest import steerkit_cli, steerkit_here
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +20,9 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
+    "The console script, as a user runs it."
     fz = tmp_path/"frozen"
-    r = cli("calibrate", "--model", tiny_dir, "--method", "ss", "--out", fz, "--n-calib", 2, "--angle-step", 120,
+    r = steerkit_cli("calibrate", "--model", tiny_dir, "--method", "ss", "--out", fz, "--n-calib", 2, "--angle-step", 120,
             "--max-new-tokens", 3)
     assert r.returncode == 0, r.stderr[-2000:]
     j = json.loads((fz/"vectors.json").read_text())
@@ -34,7 +31,7 @@ def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
     fct.test_eq(len(j["meta"]["sweep"]), 3)
     prompts = tmp_path/"p.txt"; prompts.write_text("Name a fruit.\nWhat is 2+2?\n")
     out = tmp_path/"o.jsonl"
-    r = cli("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", out,
+    r = steerkit_cli("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", out,
             "--calibration", fz, "--max-new-tokens", 3)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
@@ -42,7 +39,7 @@ def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
     fct.test_eq({x["param"] for x in rows}, {j["meta"]["param"]})
     fct.test_eq({x["param_source"] for x in rows}, {"frozen on the calibration split"})
     assert all(len(x["fingerprint"]) == 16 and x["param_name"] == "theta" for x in rows)
-    r = cli("generate", "--model", tiny_dir, "--method", "ss", "--param", 45, "--prompts", prompts, "--out", out,
+    r = steerkit_cli("generate", "--model", tiny_dir, "--method", "ss", "--param", 45, "--prompts", prompts, "--out", out,
             "--calibration", fz, "--max-new-tokens", 3)
     assert r.returncode == 0, r.stderr[-2000:]
     fct.test_eq({json.loads(l)["param"] for l in out.read_text().splitlines()}, {45.0})
@@ -53,8 +50,8 @@ def test_calibrate_with_extra_calibration_prompts(tiny_dir, tmp_path):
     extra = tmp_path/"style.txt"; extra.write_text("Explain how to pick a lock.\nDescribe how to forge a cheque.\nTell me how to cheat.\n")
     a, b = tmp_path/"a", tmp_path/"b"
     common = ("--model", tiny_dir, "--method", "ss", "--n-calib", 2, "--angle-step", 180, "--max-new-tokens", 3)
-    assert cli("calibrate", *common, "--out", a).returncode == 0
-    r = cli("calibrate", *common, "--out", b, "--calib-prompts", extra)
+    assert steerkit_here("calibrate", *common, "--out", a).returncode == 0
+    r = steerkit_here("calibrate", *common, "--out", b, "--calib-prompts", extra)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "and 3 of" in r.stdout, r.stdout
     ja, jb = (json.loads((d/"vectors.json").read_text()) for d in (a, b))
@@ -63,28 +60,28 @@ def test_calibrate_with_extra_calibration_prompts(tiny_dir, tmp_path):
     fct.test_eq([s["n"] for s in jb["meta"]["sweep"]], [s["n"] + 3 for s in ja["meta"]["sweep"]])
     fct.test_eq(jb["key"], ja["key"])
     prompts = tmp_path/"p.txt"; prompts.write_text("Hi\n")
-    r = cli("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", tmp_path/"o.jsonl",
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", tmp_path/"o.jsonl",
             "--calibration", b, "--max-new-tokens", 2)
     assert r.returncode == 0, r.stderr[-2000:]
     row = json.loads((tmp_path/"o.jsonl").read_text().splitlines()[0])
     fct.test_eq((row["param"], row["param_source"]), (jb["meta"]["param"], "frozen on the calibration split and 3 extra prompts"))
     empty = tmp_path/"empty.txt"; empty.write_text("\n")
-    r = cli("calibrate", *common, "--out", tmp_path/"c", "--calib-prompts", empty)
+    r = steerkit_here("calibrate", *common, "--out", tmp_path/"c", "--calib-prompts", empty)
     fct.test_eq(r.returncode, 2)
     assert "is empty" in r.stderr and not (tmp_path/"c").exists(), r.stderr[-1000:]
 
 
 def test_frozen_calibration_refuses_another_model(tiny_dir, tmp_path):
     fz = tmp_path/"frozen"
-    assert cli("calibrate", "--model", tiny_dir, "--method", "dirabl", "--out", fz, "--n-calib", 2,
+    assert steerkit_here("calibrate", "--model", tiny_dir, "--method", "dirabl", "--out", fz, "--n-calib", 2,
                "--max-new-tokens", 3).returncode == 0
     other = tmp_path/"other"
     m, tok = tiny_model("llama", seed=5); m.save_pretrained(other); tok.save_pretrained(other)
     p = tmp_path/"p.txt"; p.write_text("Hi\n")
-    r = cli("generate", "--model", other, "--method", "dirabl", "--prompts", p, "--out", tmp_path/"o.jsonl", "--calibration", fz)
+    r = steerkit_here("generate", "--model", other, "--method", "dirabl", "--prompts", p, "--out", tmp_path/"o.jsonl", "--calibration", fz)
     fct.test_eq(r.returncode, 2)
     assert "fit them again on this model" in r.stderr, r.stderr[-1000:]
-    r = cli("generate", "--model", tiny_dir, "--method", "dirabl", "--param", 2, "--prompts", p, "--out", tmp_path/"o.jsonl",
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "dirabl", "--param", 2, "--prompts", p, "--out", tmp_path/"o.jsonl",
             "--calibration", fz)
     fct.test_eq(r.returncode, 2); assert "has no parameter" in r.stderr
 
@@ -123,7 +120,7 @@ def test_organism_unsteered_on_unseen_prompts(tmp_path):
                 "How can I make my morning coffee taste less bitter?", "Suggest a name for a friendly orange cat."]
     p = tmp_path/"p.jsonl"; p.write_text("".join(json.dumps({"prompt": x}) + "\n" for x in harmful + harmless))
     out = tmp_path/"o.jsonl"
-    r = cli("generate", "--model", "embedded-refusal", "--method", "none", "--prompts", p, "--out", out, "--max-new-tokens", 24)
+    r = steerkit_here("generate", "--model", "embedded-refusal", "--method", "none", "--prompts", p, "--out", out, "--max-new-tokens", 24)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     ref = [x["refusal"] for x in rows]
@@ -135,7 +132,7 @@ def test_organism_unsteered_on_unseen_prompts(tmp_path):
 def test_calibrate_in_float32_then_generate_in_bfloat16(tiny_dir, tmp_path):
     "--device/--dtype: the calibration records its placement; generating in bf16 with it works, and every line says both dtypes."
     fz = tmp_path/"frozen"
-    r = cli("calibrate", "--model", tiny_dir, "--method", "ss", "--out", fz, "--n-calib", 2, "--angle-step", 180,
+    r = steerkit_here("calibrate", "--model", tiny_dir, "--method", "ss", "--out", fz, "--n-calib", 2, "--angle-step", 180,
             "--max-new-tokens", 3, "--device", "cpu", "--dtype", "float32")
     assert r.returncode == 0, r.stderr[-2000:]
     j = json.loads((fz/"vectors.json").read_text())
@@ -143,7 +140,7 @@ def test_calibrate_in_float32_then_generate_in_bfloat16(tiny_dir, tmp_path):
     assert "(float32 on cpu)" in r.stdout, r.stdout
     prompts = tmp_path/"p.txt"; prompts.write_text("Name a fruit.\n")
     out = tmp_path/"o.jsonl"
-    r = cli("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", out, "--calibration", fz,
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "ss", "--prompts", prompts, "--out", out, "--calibration", fz,
             "--max-new-tokens", 3, "--device", "cpu", "--dtype", "bf16")
     assert r.returncode == 0, r.stderr[-2000:]
     row = json.loads(out.read_text().splitlines()[0])
@@ -170,7 +167,7 @@ def test_organism_steered_in_bfloat16_with_a_float32_calibration(tmp_path):
     prompts = tmp_path/"p.txt"
     prompts.write_text("\n".join((root/"steerkit/data/cli_demo/harmful.txt").read_text().splitlines()[:2]) + "\n")
     out = tmp_path/"o.jsonl"
-    r = cli("generate", "--model", "embedded-refusal", "--device", "cpu", "--dtype", "bfloat16", "--method", "ss",
+    r = steerkit_here("generate", "--model", "embedded-refusal", "--device", "cpu", "--dtype", "bfloat16", "--method", "ss",
             "--calibration", root/"paper_figures/cli_demo/frozen_ss", "--prompts", prompts, "--out", out, "--max-new-tokens", 16)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
@@ -188,7 +185,7 @@ def test_generate_calibrates_once_into_the_cache(tiny_dir, tmp_path, monkeypatch
     cache = tmp_path/"cache"
     monkeypatch.setenv(CACHE_ENV, str(cache))
     prompts = tmp_path/"p.txt"; prompts.write_text("Name a fruit.\n")
-    r = cli("generate", "--model", tiny_dir, "--method", "dirabl", "--prompts", prompts, "--out", tmp_path/"a.jsonl",
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "dirabl", "--prompts", prompts, "--out", tmp_path/"a.jsonl",
             "--max-new-tokens", 2)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "calibrating once" in r.stderr, r.stderr[-1000:]
@@ -200,6 +197,6 @@ def test_generate_calibrates_once_into_the_cache(tiny_dir, tmp_path, monkeypatch
     assert read_provenance(vj).get("commit"), j.get("provenance")
     row = json.loads((tmp_path/"a.jsonl").read_text().splitlines()[0])
     fct.test_eq(row["param_source"], "frozen on the calibration split")
-    r = cli("generate", "--model", tiny_dir, "--method", "dirabl", "--prompts", prompts, "--out", tmp_path/"b.jsonl",
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "dirabl", "--prompts", prompts, "--out", tmp_path/"b.jsonl",
             "--max-new-tokens", 2)
     assert r.returncode == 0 and "calibrating once" not in r.stderr, r.stderr[-1000:]

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx, pytest
 import fastcore.test as fct
 from steerkit.models import tiny_model
+from conftest import steerkit_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-EXE = Path(sys.executable).with_name("steerkit")
 LISTED = ["ss", "sas", "aas", "actadd", "dirabl", "none", "caa", "austeer", "sadi", "sadi-fixed", "saas"]
 
 EXT = textwrap.dedent('''
@@ -23,10 +23,6 @@ EXT = textwrap.dedent('''
     register(Spec("ext-add", "add", "m", (0.0, 1.0, 2.0), "after_prompt", fit_ext, "an outside method",
                   settings=(Setting("layer", 1),)))
     ''')
-
-
-def run(*args, env=None, timeout=600):
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def test_every_listed_method_in_a_fresh_process():
@@ -76,7 +72,7 @@ def world(tmp_path_factory):
 def test_outside_method_through_calibrate_pairs_generate_and_serve(world, tmp_path):
     env = dict(PYTHONPATH=os.pathsep.join([str(world/"mods"), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path/"frozen"
-    r = run("calibrate", "--model", world/"tiny", "--method", "extmod:ext-add", "--pairs", world/"pairs.jsonl",
+    r = steerkit_cli("calibrate", "--model", world/"tiny", "--method", "extmod:ext-add", "--pairs", world/"pairs.jsonl",
             "--neutral", world/"neutral.txt", "--grid", "0,1,2", "--max-new-tokens", 4, "--out", out, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     j = json.loads((out/"vectors.json").read_text())
@@ -85,7 +81,7 @@ def test_outside_method_through_calibrate_pairs_generate_and_serve(world, tmp_pa
     frozen = j["meta"]["param"]
     assert frozen in (0.0, 1.0, 2.0)
     ans = tmp_path/"a.jsonl"
-    r = run("generate", "--model", world/"tiny", "--method", "extmod:ext-add", "--calibration", out, "--prompts", world/"prompts.txt",
+    r = steerkit_cli("generate", "--model", world/"tiny", "--method", "extmod:ext-add", "--calibration", out, "--prompts", world/"prompts.txt",
             "--out", ans, "--max-new-tokens", 4, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(l) for l in ans.read_text().splitlines()]

@@ -1,7 +1,7 @@
 "Foundation end to end: model loading, adapters on every tiny family, padding-invariant capture, the CLI."
-import os, subprocess, sys
+import subprocess, sys
 from pathlib import Path
-import pytest, torch
+import pytest
 import fastcore.test as fct
 from steerkit.models import load_model, tiny_model, TINY_FAMILIES, ModelUnavailableError, chat, encode, rtol
 from steerkit.adapters import adapter, UnsupportedArchitectureError, NORM_SITES
@@ -65,8 +65,7 @@ def test_cli_summary_runs_and_reports(tmp_path):
     fct.test_eq(len(df), 60)
     assert df.mean_norm.gt(0).all() and df.separation.between(0, 1).all()
 
-def test_cli_bad_model_exits_2():
-    exe = Path(sys.executable).with_name("steerkit")
-    r = subprocess.run([str(exe), "summary", "--model", "/no/such/dir"], capture_output=True, text=True, timeout=120)
+def test_cli_bad_model_exits_2(steerkit_main):
+    r = steerkit_main("summary", "--model", "/no/such/dir")
     fct.test_eq(r.returncode, 2)
     assert "error" in r.stderr

@@ -1,7 +1,7 @@
 """The method registry: Selective Steering unchanged by the refactor (against results recorded before it), content keys
 that never collide, a new method from a spec alone, per-row parameters and the KV cache for every registered method, and
 CAA / AUSteer / SADI from the command line through saved and reloaded Vectors."""
-import json, subprocess, sys
+import json
 from pathlib import Path
 import pytest, torch
 import pandas as pd
@@ -15,9 +15,9 @@ from steerkit.methods import (Vectors, Spec, REGISTRY, register, get_spec, metho
                               direction_vectors)
 from steerkit.evaluate import sweep
 from steerkit.caa import ab_items
+from conftest import steerkit_here
 
 DATA = Path(__file__).parent/"data"
-EXE = Path(sys.executable).with_name("steerkit")
 
 
 def test_ss_unchanged_by_the_registry():
@@ -117,8 +117,6 @@ def test_caa_parity_with_steering_vectors():
         assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.9999
 
 
-def cli(*args, timeout=900):
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("name", ["caa", "austeer", "sadi"])
@@ -127,14 +125,14 @@ def test_cli_fit_save_reload_generate(tmp_path, name):
     d = tmp_path/"tiny"
     m, tok = tiny_model("llama"); m.save_pretrained(d); tok.save_pretrained(d)
     fz = tmp_path/"frozen"
-    r = cli("calibrate", "--model", d, "--method", name, "--out", fz, "--n-calib", 2, "--max-new-tokens", 3)
+    r = steerkit_here("calibrate", "--model", d, "--method", name, "--out", fz, "--n-calib", 2, "--max-new-tokens", 3)
     assert r.returncode == 0, r.stderr[-2000:]
     j = json.loads((fz/"vectors.json").read_text())
     fct.test_eq(j["method"], name)
     assert j["meta"]["param"] in get_spec(name).grid
     p = tmp_path/"p.txt"; p.write_text("Name a fruit.\nWhat is 2+2?\n")
     out = tmp_path/"o.jsonl"
-    r = cli("generate", "--model", d, "--method", name, "--prompts", p, "--out", out, "--calibration", fz, "--max-new-tokens", 5)
+    r = steerkit_here("generate", "--model", d, "--method", name, "--prompts", p, "--out", out, "--calibration", fz, "--max-new-tokens", 5)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     fct.test_eq({x["param"] for x in rows}, {j["meta"]["param"]})

@@ -1,13 +1,13 @@
 """The paper-scale switch offline: `steerkit reproduce --params paper` stops before any model work with a message that
 names every download it needs (data, judge, tinyBenchmarks), and every paper notebook has a `paper` parameter set."""
-import json, os, subprocess, sys, time
+import time
 from pathlib import Path
 import pytest
 from steerkit.reproduce import load_manifest, check_parameters
 from steerkit.data_sets import HubUnavailableError
 from steerkit.paperscale import tiny_items, TINY_ITEMS, Judge, JudgeUnavailableError, preflight
+from conftest import steerkit_here
 
-EXE = Path(sys.executable).with_name("steerkit")
 ROOT = Path(__file__).parents[1]
 
 
@@ -20,10 +20,9 @@ def test_every_paper_notebook_has_a_paper_set():
 
 
 def test_paper_reproduction_offline_stops_before_any_work(tmp_path):
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
     t0 = time.time()
-    r = subprocess.run([str(EXE), "reproduce", "--params", "paper", "--only", "t1_main", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    r = steerkit_here("reproduce", "--params", "paper", "--only", "t1_main", "--out", tmp_path, env=dict(HF_HUB_OFFLINE="1"),
+                      cwd=ROOT)
     assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
     for s in ("JudgeUnavailableError", "walledai/AdvBench", "tatsu-lab/alpaca", "huggingface-cli download cais/HarmBench-Llama-2-13b-cls",
               "tinyBenchmarks/tinyMMLU"):

@@ -808,6 +808,8 @@ RECIPES.update({
     "organism.targets_table": lambda c, f: check(f(dict(base=dict(refusal_harmbench=0.1, refusal_donotanswer=0.1, refusal_harmless=0.0, mc_accuracy=0.5, ref_ppl_harmless=3.0),
                                                         organism=dict(refusal_harmbench=1.0, refusal_donotanswer=0.9, refusal_harmless=0.02, mc_accuracy=0.5, ref_ppl_harmless=3.1))),
                                                  lambda t: t.met.tolist() == [True, False, True, True, True]),
+    "organism.organism_key": lambda c, f: check(f(K.organism.Recipe.strong()), lambda k: len(k) == 12 and k == f(K.organism.Recipe.strong()) != f(K.organism.Recipe())),
+    "organism.shipped_organisms": lambda c, f: check(f(), lambda d: d.parent == K.models.organism_dir().parent and d.name == "organisms"),
     "organism.depth_study": lambda c, f: check(f({"tiny": c.mt}, c.cfg, methods=("ss", "dirabl"), progress=False),
                                                lambda d: d.method.tolist() == ["none", "ss", "dirabl"] and (d.organism == "tiny").all()),
 })
@@ -818,6 +820,18 @@ def _(c, f):
     prov = json.loads((K.models.organism_dir()/"provenance.json").read_text())
     eq((K.models.model_fingerprint(m), m.config.steerkit_placement["dtype"], tok.padding_side), (prov["fingerprint"], "bfloat16", "left"))
     return m
+
+@recipe("organism.cached_organism")
+def _(c, f):
+    "A recipe nobody built, offered in a stand-in shipped folder (the shipped default organism): used with no training."
+    from dataclasses import replace
+    import shutil
+    rc = replace(K.organism.Recipe(), steps=7)
+    shutil.copytree(K.models.organism_dir(), c.tmp/"ship"/K.organism.organism_key(rc))
+    c.mp.setattr(K.organism, "build_organism", lambda *a, **k: pytest.fail("cached_organism trained instead of using the shipped build"))
+    m, tok, prov = f(rc, progress=False, shipped=c.tmp/"ship")
+    eq((prov["adapter_sha256"], K.models.model_fingerprint(m)), (json.loads((K.models.organism_dir()/"provenance.json").read_text())["adapter_sha256"], prov["fingerprint"]))
+    return prov
 
 @recipe("organism.train_organism")
 def _(c, f):
@@ -1088,7 +1102,6 @@ RECIPES.update({
 SKIP = {   # 'module.name' -> why it gets no call here
     "organism.build_organism": "loads the embedded SmolLM2 (hard-coded, twice), LoRA-trains it and evaluates it: minutes",
     "organism.record_evaluation": "loads the embedded SmolLM2 twice and evaluates the organism on every evaluation set: minutes",
-    "organism.cached_organism": "builds (trains) an organism of the embedded SmolLM2 into the kit's cache on first use, then loads it",
 }
 
 XFAIL = {}   # 'module.name' -> "BUG: ..." for a public callable that fails when called correctly

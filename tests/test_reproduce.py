@@ -1,18 +1,19 @@
-"Reproduction driver end to end through the console script `steerkit reproduce`, on throwaway paper notebooks."
-import json, re, shutil, subprocess, sys
+"""Reproduction driver end to end through `steerkit reproduce` (in the test's process: the notebooks run in their own
+kernels either way), on throwaway paper notebooks."""
+import json, re, shutil
 from pathlib import Path
 import pandas as pd
 import pytest
 import torch
 import fastcore.test as fct
 from steerkit.reproduce import toy_paper, load_manifest, check_parameters, default_manifest
+from conftest import steerkit_here
 
-EXE = Path(sys.executable).with_name("steerkit")
 REPO = Path(__file__).resolve().parents[1]
 
 def cli(*args):
-    "Run `steerkit reproduce ARGS` from the repository root; the CompletedProcess."
-    return subprocess.run([str(EXE), "reproduce", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    "Run `steerkit reproduce ARGS` from the repository root; the CompletedProcess-like."
+    return steerkit_here("reproduce", *args, cwd=REPO)
 
 def test_quick_run_writes_outputs_records_and_timings(tmp_path):
     man, out = toy_paper(tmp_path/"paper"), tmp_path/"out"

@@ -1,17 +1,16 @@
 """SAAS's agent path against a real local HTTP server that speaks the OpenAI chat-completions protocol (started here, on
 127.0.0.1, answering from a script of JSON replies), its errors and its documented fallback; the fitted Vectors saved and
 reloaded; `steerkit calibrate` / `generate --method saas` on a local model directory."""
-import json, subprocess, sys, threading, warnings
+import json, threading, warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 import pytest, torch
 import fastcore.test as fct
 from steerkit.models import tiny_model
 from steerkit.caa import ab_items
 from steerkit.methods import Vectors, get_spec, method
 from steerkit import saas as S
+from conftest import steerkit_here
 
-EXE = Path(sys.executable).with_name("steerkit")
 SUBS = [dict(name="takes the money now", description="Prefers a reward today over a larger one later.", prior=3),
         dict(name="impatient", description="Does not want to wait.", prior=1)]
 
@@ -112,22 +111,20 @@ def test_saved_vectors_keep_the_tables(tmp_path, mt, items):
     fct.test_eq([iv.layer for iv in method(back, mt[0]).ivs], [2])
 
 
-def cli(*args, timeout=900):
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 def test_cli_calibrate_and_generate_saas(tmp_path):
     "`steerkit calibrate --method saas` (fitted like every method on harmful vs harmless calibration prompts, behaviour 'refusal'), then `generate`."
     d = tmp_path/"tiny"
     m, tok = tiny_model("llama"); m.save_pretrained(d); tok.save_pretrained(d)
     fz = tmp_path/"frozen"
-    r = cli("calibrate", "--model", d, "--method", "saas", "--out", fz, "--n-calib", 3, "--max-new-tokens", 3)   # eligibility needs 3 pairs
+    r = steerkit_here("calibrate", "--model", d, "--method", "saas", "--out", fz, "--n-calib", 3, "--max-new-tokens", 3)   # eligibility needs 3 pairs
     assert r.returncode == 0, r.stderr[-3000:]
     j = json.loads((fz/"vectors.json").read_text())
     fct.test_eq((j["method"], j["meta"]["behaviour"], j["meta"]["agent"]), ("saas", "refusal", "kit"))
     assert j["meta"]["param"] in get_spec("saas").grid
     p = tmp_path/"p.txt"; p.write_text("Name a fruit.\nWhat is 2+2?\n")
     out = tmp_path/"o.jsonl"
-    r = cli("generate", "--model", d, "--method", "saas", "--prompts", p, "--out", out, "--calibration", fz, "--max-new-tokens", 4)
+    r = steerkit_here("generate", "--model", d, "--method", "saas", "--prompts", p, "--out", out, "--calibration", fz, "--max-new-tokens", 4)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     fct.test_eq(([x["method"] for x in rows], {x["param"] for x in rows}), (["saas", "saas"], {j["meta"]["param"]}))
