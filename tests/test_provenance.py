@@ -17,8 +17,7 @@ STAMPED = {".csv", ".md", ".png", ".pdf", ".json"}       # the kinds of file rea
 CODE = {".py", ".sh", ".ipynb", ".r", ".js"}
 EXEMPT = {"README.md"}                                    # the index of paper_figures, written by hand
 # full runs still to do with the stamping code (each hours on 2 cores); remove a name once its outputs are rerun
-PENDING = {"t5_t6_ablations", "t7_refusal_depth", "t8_methods", "t10_behaviours"}
-STRAYS = {"t8_refusal_organism2"}   # made by a script outside the manifest: goes when t8_methods is rerun (its refusal cell is that script)
+PENDING = {"t5_t6_ablations", "t7_refusal_depth", "t10_behaviours"}
 
 MANIFEST = load_manifest()
 
@@ -51,14 +50,9 @@ def _unlisted() -> list:
                   and f.relative_to(FIG).parts[0] != "_runs" and f.name not in EXEMPT)
 
 
-def test_no_file_outside_the_manifest_but_the_known_strays():
-    stray = [str(f) for f in _unlisted() if f.parts[0] not in STRAYS]
-    assert not stray, f"files in paper_figures/ that no manifest notebook writes: {stray}; add them to a notebook's outputs or remove them"
-
-
-@pytest.mark.xfail(strict=True, reason="t8_refusal_organism2 still comes from a script (issue 26)")
 def test_no_strays_and_no_code():
-    assert not _unlisted(), f"not from a manifest notebook: {[str(f) for f in _unlisted()]}"
+    assert not _unlisted(), (f"files in paper_figures/ that no manifest notebook writes: {[str(f) for f in _unlisted()]}; "
+                             "add them to a notebook's outputs or remove them")
     code = [str(f.relative_to(FIG)) for f in FIG.rglob("*") if f.suffix.lower() in CODE and f.relative_to(FIG).parts[0] != "_runs"]
     assert not code, f"code in paper_figures/: {code}"
 
