@@ -17,6 +17,7 @@ import pandas as pd
 from .models import (chat, encode, position_ids, answer_mask, model_device, model_fingerprint, numerics_tag,
                              RunOpts, run_opts)
 from .methods import Method, check_grid
+from .steer import steers_before_last
 from pathlib import Path
 from .generate import generate, cached_values
 from .metrics import (Scorer, text_metrics, self_ppl, next_token_kl, mc_correct, topicality, cohen_kappa,
@@ -145,8 +146,11 @@ def _setting(value):
 
 def _mc_correct_kept(model, tok, m, value, items, cache) -> list:
     """`mc_correct` of the MC `items` under the steering in force (`m` at `value`), each item's 0/1 kept by content: the
-    model's fingerprint and numerics, the method's content key, the value and the item (see `capability`)."""
+    model's fingerprint and numerics, the method's content key, the value and the item (see `capability`). A method
+    that steers no position before the last (`steers_before_last`) leaves every option's score unsteered: its items are
+    the unsteered model's, read or scored as such."""
     score = lambda its: mc_correct(model, tok, its, prompt_fn=mc_prompt(tok), sep="")
+    if m is not None and not steers_before_last(m.phase): m = value = None   # scores what the unsteered model scores
     if m is not None and not m.key: cache = None          # a method without a content key: nothing to key it by
     fp, tag = f"{model_fingerprint(model)}-{numerics_tag(model)}", [m.key if m is not None else None, _setting(value)]
     return cached_values("mc_correct", fp, [[*tag, it] for it in items], lambda x: score([it for *_, it in x]), cache)

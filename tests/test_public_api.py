@@ -482,6 +482,7 @@ def _steered_logits(c, make):
 
 RECIPES["steer.Steering"] = lambda c, f: _steered_logits(c, f)
 RECIPES["steer.steering"] = lambda c, f: _steered_logits(c, f)
+RECIPES["steer.steers_before_last"] = lambda c, f: eq([f(p) for p in K.steer.PHASES], [True, True, False, False, False])
 
 # generate -------------------------------------------------------------------------------------------------------------
 RECIPES.update({
