@@ -137,6 +137,20 @@ def choose_setting(summary: pd.DataFrame, target="refusal", has_param: bool = Tr
     if v is not None: return v, True
     return summary.sort_values(target, ascending=False, kind="stable").iloc[0]["value"], False
 
+# %% ../nbs/14_evaluate.ipynb #f4088d1d
+def mc_prompt(tok):
+    "Chat-formatted question for the multiple-choice items, answer options scored as the assistant's reply."
+    return lambda q: chat(tok, q)[0]
+
+@torch.no_grad()
+def _last_logits(model, tok, prompts, batch_size=32):
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        enc = encode(tok, chat(tok, prompts[i:i+batch_size]), device=model_device(model))
+        out.append(model(**enc, position_ids=position_ids(enc["attention_mask"])).logits[:, -1].float())
+    return torch.cat(out)
+
+
 # %% ../nbs/14_evaluate.ipynb #43eaea25
 def _setting(value):
     "A steering value as a cache key can hold it: a number as a float, None as None, anything else as its text."
@@ -156,19 +170,7 @@ def _mc_correct_kept(model, tok, m, value, items, cache) -> list:
     return cached_values("mc_correct", fp, [[*tag, it] for it in items], lambda x: score([it for *_, it in x]), cache)
 
 
-# %% ../nbs/14_evaluate.ipynb #f4088d1d
-def mc_prompt(tok):
-    "Chat-formatted question for the multiple-choice items, answer options scored as the assistant's reply."
-    return lambda q: chat(tok, q)[0]
-
-@torch.no_grad()
-def _last_logits(model, tok, prompts, batch_size=32):
-    out = []
-    for i in range(0, len(prompts), batch_size):
-        enc = encode(tok, chat(tok, prompts[i:i+batch_size]), device=model_device(model))
-        out.append(model(**enc, position_ids=position_ids(enc["attention_mask"])).logits[:, -1].float())
-    return torch.cat(out)
-
+# %% ../nbs/14_evaluate.ipynb #df8d5620
 def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=None, batch_size=32,
                per_item=False, cache=True) -> dict:
     """Multiple-choice accuracy and mean next-token KL(unsteered || steered) under `m` at `value` (unsteered if m is

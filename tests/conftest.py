@@ -10,7 +10,6 @@ import contextlib, io, os, subprocess, sys, traceback, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
-import pytest
 
 EXE = Path(sys.executable).with_name("steerkit")
 
@@ -48,9 +47,3 @@ def steerkit_here(*args, env=None, cwd=None):
         finally: os.chdir(here)
     for w in caught: err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
-
-
-@pytest.fixture
-def steerkit_main():
-    "`steerkit_here` as a fixture."
-    return steerkit_here

@@ -13,6 +13,7 @@ import numpy as np
 import pytest, torch
 from steerkit.models import tiny_model, model_fingerprint
 from steerkit import capture as C, cli, directions, evaluate, generate as G, methods, operators as O, steer, study
+from conftest import steerkit_here
 
 D = 64                                     # width of the tiny llama; the other model is a qwen2 of width 32
 
@@ -347,18 +348,18 @@ def tiny_dir(tmp_path_factory, mt):
 # tests/test_cli_steer.py covers a missing, an empty and a field-less JSONL prompts file; these are the others
 @pytest.mark.parametrize("kind,cause,fix", [pytest.param(k, c, f, id=k, marks=[xfail(r)] if r else [])
                                             for k, c, f, r in READ_CASES if k in ("dir", "binary", "badjson", "nonstring")])
-def test_cli_generate_bad_prompts_file_exits_2(tiny_dir, tmp_path, kind, cause, fix, steerkit_main):
+def test_cli_generate_bad_prompts_file_exits_2(tiny_dir, tmp_path, kind, cause, fix):
     p, out = _bad_file(tmp_path, kind), tmp_path/"o.jsonl"
-    r = steerkit_main("generate", "--model", tiny_dir, "--method", "none", "--prompts", p, "--out", out, "--max-new-tokens", 2)
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "none", "--prompts", p, "--out", out, "--max-new-tokens", 2)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "steerkit: error: " in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     check_msg(r.stderr, cause, fix, strip=[tmp_path])
     assert not out.exists()
 
-def test_cli_generate_calibration_dir_without_vectors_exits_2(tiny_dir, tmp_path, steerkit_main):
+def test_cli_generate_calibration_dir_without_vectors_exits_2(tiny_dir, tmp_path):
     (tmp_path/"empty_calibration").mkdir()
     p = tmp_path/"p.txt"; p.write_text("Hi\n")
-    r = steerkit_main("generate", "--model", tiny_dir, "--method", "ss", "--prompts", p, "--out", tmp_path/"o.jsonl",
+    r = steerkit_here("generate", "--model", tiny_dir, "--method", "ss", "--prompts", p, "--out", tmp_path/"o.jsonl",
                 "--calibration", tmp_path/"empty_calibration")
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     check_msg(r.stderr, cause=["No frozen calibration in"], fix=["steerkit calibrate --model", "--method ss"], strip=[tmp_path])

@@ -93,19 +93,19 @@ def test_frozen_calibration_refuses_another_model(tiny_dir, tmp_path):
     ("Hi\n", ["--method", "rotate"], "Unknown method 'rotate'"),
     ("Hi\n", ["--method", "none", "--param", "3"], "no meaning with --method none"),
 ])
-def test_generate_bad_input_exits_2_fast(tmp_path, content, args, msg, steerkit_main):
+def test_generate_bad_input_exits_2_fast(tmp_path, content, args, msg):
     p = tmp_path/("p.jsonl" if content and content.startswith("{") else "p.txt")
     if content is not None: p.write_text(content)
     t0 = time.time()
-    r = steerkit_main("generate", "--prompts", p, "--out", tmp_path/"o.jsonl", *args)
+    r = steerkit_here("generate", "--prompts", p, "--out", tmp_path/"o.jsonl", *args)
     fct.test_eq(r.returncode, 2)
     assert msg in r.stderr, r.stderr[-1000:]
     assert not (tmp_path/"o.jsonl").exists()
     assert time.time() - t0 < 60          # fails before any model is loaded
 
 
-def test_calibrate_unknown_method_exits_2(tmp_path, steerkit_main):
-    r = steerkit_main("calibrate", "--method", "caa2", "--out", tmp_path/"x")
+def test_calibrate_unknown_method_exits_2(tmp_path):
+    r = steerkit_here("calibrate", "--method", "caa2", "--out", tmp_path/"x")
     fct.test_eq(r.returncode, 2); assert "Unknown method 'caa2'" in r.stderr and all(f" {n}," in r.stderr for n in ("caa", "austeer", "sadi"))
 
 
@@ -151,10 +151,10 @@ def test_calibrate_in_float32_then_generate_in_bfloat16(tiny_dir, tmp_path):
 
 @pytest.mark.parametrize("cmd", [["summary"], ["calibrate", "--method", "ss"], ["generate", "--method", "none", "--prompts", "p.txt", "--out", "o.jsonl"],
                                  ["reproduce", "--quick", "--only", "f2_layers"], ["serve"], ["organism", "--out", "org"]])
-def test_every_command_refuses_a_device_that_is_not_here(cmd, tmp_path, steerkit_main):
+def test_every_command_refuses_a_device_that_is_not_here(cmd, tmp_path):
     (tmp_path/"p.txt").write_text("Hi\n")
     t0 = time.time()
-    r = steerkit_main(*cmd, "--device", "cuda:7", cwd=tmp_path)
+    r = steerkit_here(*cmd, "--device", "cuda:7", cwd=tmp_path)
     fct.test_eq(r.returncode, 2)
     assert "Device 'cuda:7' is not on this machine: the devices here are ['cpu'" in r.stderr, r.stderr[-2000:]
     assert not (tmp_path/"o.jsonl").exists() and not (tmp_path/"org").exists()

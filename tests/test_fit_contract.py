@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx, pytest
 import fastcore.test as fct
 from steerkit.models import tiny_model
-from conftest import steerkit_cli
+from conftest import steerkit_cli, steerkit_here
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTED = ["ss", "sas", "aas", "actadd", "dirabl", "none", "caa", "austeer", "sadi", "sadi-fixed", "saas"]
@@ -105,11 +105,11 @@ def test_outside_method_through_calibrate_pairs_generate_and_serve(world, tmp_pa
     finally: stop(p)
 
 
-def test_calibrate_pairs_bad_inputs_fail_before_the_model_loads(world, tmp_path, steerkit_main):
+def test_calibrate_pairs_bad_inputs_fail_before_the_model_loads(world, tmp_path):
     bad = tmp_path/"bad.jsonl"; bad.write_text('{"positive": "a", "negative": "b"}\n{"positive": "a"}\n')
-    r = steerkit_main("calibrate", "--model", "no/such-model-anywhere", "--method", "caa", "--pairs", bad)
+    r = steerkit_here("calibrate", "--model", "no/such-model-anywhere", "--method", "caa", "--pairs", bad)
     assert r.returncode == 2 and "line 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
-    r = steerkit_main("calibrate", "--model", world/"tiny", "--method", "no_such_mod_q:x", "--pairs", world/"pairs.jsonl")
+    r = steerkit_here("calibrate", "--model", world/"tiny", "--method", "no_such_mod_q:x", "--pairs", world/"pairs.jsonl")
     assert r.returncode == 2 and "cannot import module 'no_such_mod_q'" in r.stderr, r.stderr[-2000:]
-    r = steerkit_main("calibrate", "--model", world/"tiny", "--method", "caa", "--neutral", world/"neutral.txt")
+    r = steerkit_here("calibrate", "--model", world/"tiny", "--method", "caa", "--neutral", world/"neutral.txt")
     assert r.returncode == 2 and "go with --pairs" in r.stderr, r.stderr[-2000:]

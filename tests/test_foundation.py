@@ -6,6 +6,7 @@ import fastcore.test as fct
 from steerkit.models import load_model, tiny_model, TINY_FAMILIES, ModelUnavailableError, chat, encode, rtol
 from steerkit.adapters import adapter, UnsupportedArchitectureError, NORM_SITES
 from steerkit.capture import capture, padding_gap
+from conftest import steerkit_here
 
 PROMPTS = ["Hi", "Write a short poem about the sea and the sky.", "What is 7 times 6?", "Name a fruit."]
 
@@ -65,7 +66,7 @@ def test_cli_summary_runs_and_reports(tmp_path):
     fct.test_eq(len(df), 60)
     assert df.mean_norm.gt(0).all() and df.separation.between(0, 1).all()
 
-def test_cli_bad_model_exits_2(steerkit_main):
-    r = steerkit_main("summary", "--model", "/no/such/dir")
+def test_cli_bad_model_exits_2():
+    r = steerkit_here("summary", "--model", "/no/such/dir")
     fct.test_eq(r.returncode, 2)
     assert "error" in r.stderr
