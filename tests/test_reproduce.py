@@ -21,7 +21,9 @@ def test_quick_run_writes_outputs_records_and_timings(tmp_path):
     fct.test_eq(r.returncode, 0)
     fct.test_eq((out/"one.txt").read_text(), "google/gemma-2-2b-it 2\n")   # quick set n=2, --model injected
     fct.test_eq((out/"two.csv").read_text(), "i\n0\n1\n")
-    fct.test_eq(sorted(p.name for p in (out/"_runs").iterdir()), ["one.ipynb", "timings.csv", "two.ipynb"])
+    fct.test_eq(sorted(p.name for p in (out/"_runs").iterdir()), ["one.ipynb", "profile.csv", "timings.csv", "two.ipynb"])
+    prof = pd.read_csv(out/"_runs"/"profile.csv")                          # every executed cell with its time
+    fct.test_eq(sorted(set(prof.notebook)), ["one.ipynb", "two.ipynb"]); assert (prof.wall_s >= 0).all()
     t = pd.read_csv(out/"_runs"/"timings.csv")
     fct.test_eq(list(t.notebook), ["one.ipynb", "two.ipynb"])
     fct.test_eq(list(t.status), ["ok", "ok"])
