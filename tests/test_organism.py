@@ -95,3 +95,34 @@ def test_recorded_evaluation_meets_the_targets():
     fct.test_eq(tt.met.tolist(), list(PROV["evaluation"]["targets"].values()))
     assert tt.met[[0, 2]].all(), tt          # refusal on HarmBench and over-refusal; the misses are reported, not hidden
     assert (tt.missed_by[~tt.met] > 0).all()
+
+
+def _shipped_builds():
+    from steerkit.organism import shipped_organisms
+    return sorted(d for d in shipped_organisms().iterdir() if d.is_dir()) if shipped_organisms().exists() else []
+
+
+def test_t7s_strong_recipe_ships():
+    "T7's second organism ships, so that no fresh machine trains it (about 55 minutes on 2 cores)."
+    from steerkit.organism import organism_key
+    assert organism_key(Recipe.strong()) in [d.name for d in _shipped_builds()]
+
+
+@pytest.mark.parametrize("d", _shipped_builds(), ids=lambda d: d.name)
+def test_shipped_build_is_what_its_name_and_provenance_say(d):
+    """Every shipped build: its folder is the key of its recorded recipe, its files have the recorded hashes, it was
+    trained on the rows the code selects (the default organism's prompts and refusals) from the embedded base this kit
+    loads, and it was evaluated."""
+    from steerkit.organism import organism_key
+    prov = json.loads((d/"provenance.json").read_text())
+    recipe = Recipe(**{**prov["recipe"], "targets": tuple(prov["recipe"]["targets"])})
+    fct.test_eq(organism_key(recipe, prov["limit"]), d.name)
+    data = pd.read_json(d/"train_data.jsonl", lines=True)
+    fct.test_eq(data_sha256(data), prov["data_sha256"])
+    fct.test_eq(file_sha256(d/"adapter.safetensors"), prov["adapter_sha256"])
+    if prov["limit"] is None:      # the rows the code selects; the base model's answers may differ where greedy nearly ties
+        fct.test_eq((list(data.kind), list(data.prompt)), (list(DATA.kind), list(DATA.prompt)))
+        harm = data.kind == "harmful"; fct.test_eq(list(data.response[harm]), list(DATA.response[harm]))
+    fct.test_eq(prov["base_fingerprint"], PROV["base_fingerprint"])
+    assert len(prov["losses"]) == recipe.steps and prov["losses"][-1] < prov["losses"][0]
+    assert "evaluation" in prov and prov["fingerprint"] != prov["base_fingerprint"]
