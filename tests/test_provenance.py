@@ -17,7 +17,7 @@ STAMPED = {".csv", ".md", ".png", ".pdf", ".json"}       # the kinds of file rea
 CODE = {".py", ".sh", ".ipynb", ".r", ".js"}
 EXEMPT = {"README.md"}                                    # the index of paper_figures, written by hand
 # full runs still to do with the stamping code (each hours on 2 cores); remove a name once its outputs are rerun
-PENDING = {"t5_t6_ablations", "t10_behaviours"}
+PENDING = {"t5_t6_ablations"}
 
 MANIFEST = load_manifest()
 
