@@ -910,6 +910,14 @@ def _(c, f):
     assert s > 0 and (c.tmp/"records"/"one.ipynb").is_file()
     return eq((c.tmp/"out"/"one.txt").read_text(), "tiny 3\n")
 
+@recipe("reproduce.run_profile")
+def _(c, f):
+    import nbformat
+    rec = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = generate(m)"), nbformat.v4.new_code_cell("y = 1")])
+    rec.cells[0].metadata["papermill"] = {"duration": 3.0}; rec.cells[1].metadata["papermill"] = {"duration": 1.0}
+    nbformat.write(rec, c.tmp/"r.ipynb")
+    return eq(f(c.tmp)[["cell", "kinds", "wall_s", "share"]].values.tolist(), [[0, "generation", 3.0, 0.75], [1, "", 1.0, 0.25]])
+
 @recipe("reproduce.reproduce")
 def _(c, f):
     _jupyter_env(c)
