@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+from .timing import stage
 from .models import chat, encode, position_ids, model_fingerprint, model_device
 from .adapters import adapter
 from .data_sets import caa_behaviour
@@ -105,6 +106,7 @@ def ab_batches(tok, items, batch_size: int, device):
         b = items[i:i + batch_size]
         yield b, encode(tok, [s + "(" for s in chat(tok, [r["question"] for r in b])], device=device)
 
+@stage("ab_scoring")
 def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np.ndarray:
     """Per item `p(matching letter) / (p(A) + p(B))` at the letter's position, unsteered or under `Method` `m` at
     `value`."""
@@ -118,6 +120,7 @@ def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np
 
 # %% ../nbs/10_caa.ipynb #37dbb242
 @torch.no_grad()
+@stage("ab_scoring")
 def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) -> np.ndarray:
     """`(len(settings), len(items))` scores as `ab_scores` gives them, one row per `(Method or None, value)`; each
     question runs once (and again whole for a method that steers it)."""

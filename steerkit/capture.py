@@ -13,6 +13,7 @@ from dataclasses import astuple
 import torch
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
+from .timing import stage
 from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
                              RunOpts, run_opts)
 from .adapters import adapter, add_hook, as_layers
@@ -95,6 +96,7 @@ def _capture_hook(out: dict, key: str, state: dict, positions, n_post: int):
 
 # %% ../nbs/03_capture.ipynb #5aed3894
 @torch.no_grad()
+@stage("activations")
 def capture(model, tok, prompts, sites=None, layers=None, positions="last", responses=None, system=None,
             *, template: bool = True, run: RunOpts = None, **kw) -> Activations:
     """Activations of `prompts` at `sites` x `layers` (default: all norm sites of all layers; one prompt, site or layer
@@ -110,8 +112,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else as_layers(layers))]
     texts = _texts(tok, prompts, responses, system, template)
     n_post = n_post_instruction(tok)
-    out = {site_key(l, s): [] for l in layers for s in sites}
-    state = {}
+    out, state = {site_key(l, s): [] for l in layers for s in sites}, {}
     handles = [add_hook(*ad.site_module(l, s), _capture_hook(out, site_key(l, s), state, positions, n_post))
                for l in layers for s in sites]
     base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 import pandas as pd
+from .timing import stage
 from .models import (chat, encode, position_ids, answer_mask, model_device, model_fingerprint, numerics_tag,
                              RunOpts, run_opts)
 from .methods import Method, check_grid
@@ -143,6 +144,7 @@ def mc_prompt(tok):
     return lambda q: chat(tok, q)[0]
 
 @torch.no_grad()
+@stage("capability")
 def _last_logits(model, tok, prompts, batch_size=32):
     out = []
     for i in range(0, len(prompts), batch_size):
@@ -191,6 +193,7 @@ def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=
 
 # %% ../nbs/14_evaluate.ipynb #1987f6b6
 @torch.no_grad()
+@stage("reference_ppl")
 def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
     "Perplexity of each response under `model` as it is (call it outside any steering: the unsteered model)."
     out = []

@@ -15,6 +15,7 @@ import torch
 import pandas as pd
 from tqdm.auto import tqdm
 from dataclasses import astuple
+from .timing import stage
 from .models import chat, encode, model_fingerprint, numerics_tag, cache_dir, rtol, model_device, RunOpts, run_opts
 from .steer import steering, greedy
 
@@ -115,6 +116,7 @@ def _generate_batch(model, tok, prompts, ivs, params, phase, system, max_new_tok
     return new, mask, greedy_self_ppl(logits, new, mask), tie_margin(logits, mask)
 
 # %% ../nbs/06_generate.ipynb #ce5678ea
+@stage("generation")
 def generate(model, tok, prompts, ivs=None, params=None, method: str = UNSTEERED, phase: str = "all",
              *, system: str = None, run: RunOpts = None, **kw) -> pd.DataFrame:
     """Greedy generation of `prompts` (row i steered by `ivs` with `params[i]`); one DataFrame row per prompt:
@@ -132,8 +134,7 @@ def generate(model, tok, prompts, ivs=None, params=None, method: str = UNSTEERED
     keys = [row_key(fp, method, p, q, settings) for p, q in zip(pv, prompts)]
     todo = [i for i, k in enumerate(keys) if store is None or k not in store]
     todo.sort(key=lambda i: len(prompts[i]))          # similar lengths per batch: less padding
-    eos = eos_ids(model, tok); done = {}
-    dev = model_device(model)
+    eos, done, dev = eos_ids(model, tok), {}, model_device(model)
     bar = tqdm(total=len(todo), desc=f"generate [{method}]", disable=not progress)
     for s in range(0, len(todo), batch_size):
         idx = todo[s:s+batch_size]

@@ -17,6 +17,7 @@ import regex
 import torch
 import torch.nn.functional as F
 import pandas as pd
+from .timing import stage
 from .models import position_ids, model_device, package_dir
 
 # %% ../nbs/07_metrics.ipynb #fd9715dc
@@ -206,6 +207,7 @@ def _answer_index(item)->int:
     return int(a)
 
 # %% ../nbs/07_metrics.ipynb #19505aaa
+@stage("capability")
 def mc_correct(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->list:
     """Per item of `items` ({question, options, answer}): 1 if its `mc_predict` equals the answer (index or option
     text), else 0."""
@@ -344,6 +346,7 @@ def minilm():
 
 # %% ../nbs/07_metrics.ipynb #7764d8e5
 @torch.no_grad()
+@stage("embedding")
 def embed(texts, batch_size: int = 32) -> torch.Tensor:
     "(N, 384) unit sentence embeddings: mean pooling of all-MiniLM-L6-v2's token states over the attention mask."
     texts = [texts] if isinstance(texts, str) else list(texts)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+from .timing import stage
 from .models import (model_device, load_model, chat, encode, position_ids, answer_mask, model_fingerprint,
                              file_sha256, organism_dir, load_adapter, place_model, model_placement, EMBEDDED)
 from .data_sets import (load_prompts, donotanswer, refusal_sentences, split, instructions, RESERVED, reserve,
@@ -120,6 +121,7 @@ def _draw(g, data: pd.DataFrame, harm: np.ndarray, safe: np.ndarray, twins: list
     return data.iloc[pairs + rest]
 
 # %% ../nbs/18_organism.ipynb #c7c236b8
+@stage("training")
 def train_organism(data: pd.DataFrame, recipe: Recipe = Recipe(), base: str = EMBEDDED, progress=True, device="auto",
                    dtype="float32"):
     "LoRA-train a fresh copy of `base` on `data` on `device` in `dtype`; returns `(peft_model, tokenizer, losses)`."

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
+from .timing import stage
 from .models import (chat, position_ids, model_fingerprint, model_placement, model_device, RunOpts, run_opts,
                              RUN_FIELDS)
 from .data_sets import load_prompts, split
@@ -70,6 +71,7 @@ def _answer_batch(parts, pad_id, device):
 
 # %% ../nbs/15_pairs.ipynb #45d3e068
 @torch.no_grad()
+@stage("pair_scoring")
 def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_size: int = 32,
                     progress=False) -> np.ndarray:
     """(len(values), n) summed log-probabilities of each answer given its chat-templated prompt, unsteered (`m` None) or

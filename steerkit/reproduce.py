@@ -7,7 +7,7 @@ __all__ = ['ENTRY_KEYS', 'REQUIRED_SETS', 'INJECTED', 'COMMAND_ENV', 'PROV_COLUM
            'ReproductionError', 'toy_paper', 'default_manifest', 'load_manifest', 'notebook_parameters',
            'check_parameters', 'run_notebook', 'check_outputs', 'repo_root', 'git_state', 'run_command', 'provenance',
            'provenance_line', 'write_csv', 'write_md', 'save_figure', 'read_provenance', 'time_left', 'run_profile',
-           'reproduce']
+           'stage_profile', 'write_profiles', 'reproduce']
 
 # %% ../nbs/19_reproduce.ipynb #a31f3997
 import ast, json, tempfile, time, os, re, sys, subprocess, textwrap, importlib.util
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import nbformat
 import pandas as pd
 from tqdm import tqdm
+from .timing import stage, stages_to, read_stages
 from .models import resolve_device, resolve_dtype
 
 # %% ../nbs/19_reproduce.ipynb #e63665ff
@@ -204,8 +205,9 @@ def run_notebook(nb, params:dict, out_dir, record_dir, kernel:str="steerkit", **
     # no ipykernel "TCP without encryption" warning per notebook
     kwargs.setdefault("extra_arguments", ["--log-level=ERROR"])
     try:
-        pm.execute_notebook(str(nb), str(record), parameters={**params, "out_dir": str(out_dir)}, kernel_name=kernel,
-                            language="python", cwd=str(nb.parent), progress_bar=False, **kwargs)
+        with stages_to(record.with_suffix(".stages.json")):  # the kernel keeps the kit's stage times beside the record
+            pm.execute_notebook(str(nb), str(record), parameters={**params, "out_dir": str(out_dir)},
+                                kernel_name=kernel, language="python", cwd=str(nb.parent), progress_bar=False, **kwargs)
     except pm.PapermillExecutionError as e: raise _failure(nb, record, e) from e
     except NoSuchKernel: raise ReproductionError(
         f"no Jupyter kernel named '{kernel}': run `make install` (or `.venv/bin/python -m ipykernel install "
@@ -292,6 +294,7 @@ def write_md(text: str, path, prov: dict) -> Path:
     Path(path).write_text(provenance_line(prov) + "\n\n" + text)
     return Path(path)
 
+@stage("figures")
 def save_figure(fig, path, prov: dict, caption: str = "", exts=("png", "pdf"), dpi: int = 150) -> list:
     "Save `fig` as `path`.png/.pdf with `caption` and the provenance printed under it and kept in the files' metadata."
     fig.text(0.0, 0.0, textwrap.fill(" ".join(s for s in (caption, provenance_line(prov)) if s), 180), fontsize=6,
@@ -367,20 +370,46 @@ PROFILE_KINDS = {"training": r"build_organism|cached_organism|train_organism",
                  "generation": r"generate|compare\(|answers|scored_rows|respond",
                  "plotting": r"plt\.|savefig|save_figure|sns\."}
 
+def _timed_cells(record: Path):
+    "`(index among code cells, cell, wall seconds)` of every code cell papermill timed in the run `record`."
+    cells = [c for c in nbformat.read(record, as_version=4).cells if c.cell_type == "code"]
+    for i, c in enumerate(cells):
+        d = c.metadata.get("papermill", {}).get("duration")
+        if d is not None: yield i, c, float(d)
+
 def run_profile(runs) -> pd.DataFrame:
     """One row per executed code cell of the run records in `runs` (papermill's wall time per cell): notebook, cell,
     first line, `kinds` (what of `PROFILE_KINDS` it calls), wall_s and its share of the notebook's time."""
     rows = []
     for f in sorted(Path(runs).glob("*.ipynb")):
-        cells = [c for c in nbformat.read(f, as_version=4).cells if c.cell_type == "code"]
-        for i, c in enumerate(cells):
-            d = c.metadata.get("papermill", {}).get("duration")
-            if d is None: continue
+        for i, c, d in _timed_cells(f):
             first = next((l.strip() for l in c.source.splitlines() if l.strip()), "")
             kinds = ",".join(k for k, rx in PROFILE_KINDS.items() if re.search(rx, c.source))
-            rows.append(dict(notebook=f.name, cell=i, first_line=first[:80], kinds=kinds, wall_s=round(float(d), 2)))
+            rows.append(dict(notebook=f.name, cell=i, first_line=first[:80], kinds=kinds, wall_s=round(d, 2)))
     df = pd.DataFrame(rows, columns=["notebook", "cell", "first_line", "kinds", "wall_s"])
     return df.assign(share=(df.wall_s / df.groupby("notebook").wall_s.transform("sum")).round(3))
+
+# %% ../nbs/19_reproduce.ipynb #ed3ad96c
+def stage_profile(runs) -> pd.DataFrame:
+    """Each timed cell of the run records in `runs` split into the kit's stages (own seconds, from the record's
+    `.stages.json`) and 'unstaged', the rest of its wall time: notebook, cell, stage, calls, self_s."""
+    rows = []
+    for f in sorted(Path(runs).glob("*.ipynb")):
+        st, cells = read_stages(f.with_suffix(".stages.json")), list(_timed_cells(f))
+        at = {c.execution_count: i for i, c, _ in cells}
+        st = st.assign(i=st.cell.map(at))
+        for i, _, d in cells:
+            mine = st[st.i == i]
+            rows += [dict(notebook=f.name, cell=i, stage=r.stage, calls=int(r.calls), self_s=round(float(r.self_s), 2))
+                     for r in mine.itertuples()]
+            rows.append(dict(notebook=f.name, cell=i, stage="unstaged", calls=0,
+                             self_s=round(max(d - float(mine.self_s.sum()), 0.0), 2)))
+    return pd.DataFrame(rows, columns=["notebook", "cell", "stage", "calls", "self_s"])
+
+def write_profiles(runs):
+    "`run_profile` and `stage_profile` of the records in `runs`, written beside them as profile.csv and stages.csv."
+    run_profile(runs).to_csv(Path(runs)/"profile.csv", index=False)
+    stage_profile(runs).to_csv(Path(runs)/"stages.csv", index=False)
 
 # %% ../nbs/19_reproduce.ipynb #02fdbf9a
 def _out_dir(mode: str, m: dict, out_dir=None) -> Path:
@@ -429,5 +458,5 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
                 raise
             row.update(status="ok", wall_s=round(time.perf_counter() - t0, 2)); bar.update()
             done[row["notebook"]] = row["wall_s"]
-    bar.close(); df = table(); run_profile(runs).to_csv(runs/"profile.csv", index=False); check_outputs(m, out_dir)
+    bar.close(); df = table(); write_profiles(runs); check_outputs(m, out_dir)
     return df

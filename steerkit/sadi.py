@@ -8,6 +8,7 @@ __all__ = ['SADI_KINDS', 'top_signed', 'sadi_scores', 'sadi_diffs', 'sadi_from_d
 
 # %% ../nbs/12_sadi.ipynb #03208108
 import torch
+from .timing import stage
 from .models import model_fingerprint
 from .adapters import adapter, add_hook
 from .models import position_ids, model_device
@@ -96,6 +97,7 @@ def official_logits(model, enc, v: Vectors, s: float, pos: int = -1) -> torch.Te
             for h in hooks: h.remove()
     return logits
 
+@stage("ab_scoring")
 def official_ab_scores(model, tok, items, v: Vectors, s: float, batch_size: int = 16):
     "`ab_scores` of A/B items under the released SADI rule (scale `s`), the last prompt token being the one before '('."
     out = []

@@ -918,6 +918,42 @@ def _(c, f):
     nbformat.write(rec, c.tmp/"r.ipynb")
     return eq(f(c.tmp)[["cell", "kinds", "wall_s", "share"]].values.tolist(), [[0, "generation", 3.0, 0.75], [1, "", 1.0, 0.25]])
 
+@recipe("reproduce.stage_profile")
+def _(c, f):
+    import nbformat
+    rec = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = generate(m)")])
+    rec.cells[0].metadata["papermill"] = {"duration": 3.0}; rec.cells[0].execution_count = 1
+    nbformat.write(rec, c.tmp/"r.ipynb")
+    (c.tmp/"r.stages.json").write_text(json.dumps([dict(cell=1, stage="generation", calls=2, self_s=2.0)]))
+    return eq(f(c.tmp)[["stage", "calls", "self_s"]].values.tolist(), [["generation", 2, 2.0], ["unstaged", 0, 1.0]])
+
+@recipe("reproduce.write_profiles")
+def _(c, f):
+    f(c.tmp); return eq(sorted(p.name for p in c.tmp.iterdir() if p.suffix == ".csv"), ["profile.csv", "stages.csv"])
+
+# timing ---------------------------------------------------------------------------------------------------------------
+@recipe("timing.stage")
+def _(c, f):
+    K.timing.TOTALS.clear()
+    with f("training"): pass
+    return eq([(s, n) for (_, s), (n, _) in K.timing.TOTALS.items()], [("training", 1)])
+
+@recipe("timing.write_stages")
+def _(c, f):
+    K.timing.TOTALS.clear(); K.timing.TOTALS[(2, "generation")] = [3, 1.5]
+    return eq(K.timing.read_stages(f(c.tmp/"s.json")).values.tolist(), [[2, "generation", 3, 1.5]])
+
+@recipe("timing.stages_to")
+def _(c, f):
+    with f(c.tmp/"s.json") as p: assert os.environ[K.timing.STAGES_ENV] == str(p)
+    return eq(K.timing.STAGES_ENV in os.environ, False)
+
+RECIPES.update({
+    "timing.current_cell": lambda c, f: eq(f(), None),                        # pytest is not an IPython kernel
+    "timing.stage_table": lambda c, f: eq(f({(4, "capability"): [2, 0.5]}).values.tolist(), [[4, "capability", 2, 0.5]]),
+    "timing.read_stages": lambda c, f: eq(len(f(c.tmp/"none.json")), 0),
+})
+
 @recipe("reproduce.reproduce")
 def _(c, f):
     _jupyter_env(c)

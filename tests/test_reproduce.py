@@ -21,9 +21,14 @@ def test_quick_run_writes_outputs_records_and_timings(tmp_path):
     fct.test_eq(r.returncode, 0)
     fct.test_eq((out/"one.txt").read_text(), "google/gemma-2-2b-it 2\n")   # quick set n=2, --model injected
     fct.test_eq((out/"two.csv").read_text(), "i\n0\n1\n")
-    fct.test_eq(sorted(p.name for p in (out/"_runs").iterdir()), ["one.ipynb", "profile.csv", "timings.csv", "two.ipynb"])
+    fct.test_eq(sorted(p.name for p in (out/"_runs").iterdir()),
+                ["one.ipynb", "profile.csv", "stages.csv", "timings.csv", "two.ipynb"])
     prof = pd.read_csv(out/"_runs"/"profile.csv")                          # every executed cell with its time
     fct.test_eq(sorted(set(prof.notebook)), ["one.ipynb", "two.ipynb"]); assert (prof.wall_s >= 0).all()
+    st = pd.read_csv(out/"_runs"/"stages.csv")                             # the toys call no stage: all unstaged
+    fct.test_eq(set(st.stage), {"unstaged"})
+    fct.test_close(st.groupby(["notebook", "cell"]).self_s.sum().values,
+                   prof.set_index(["notebook", "cell"]).wall_s.values, eps=0.02)
     t = pd.read_csv(out/"_runs"/"timings.csv")
     fct.test_eq(list(t.notebook), ["one.ipynb", "two.ipynb"])
     fct.test_eq(list(t.status), ["ok", "ok"])
@@ -95,6 +100,21 @@ def _quick_out(tmp_path):
     out = Path(os.environ.get("STEERKIT_QUICK_OUT") or tmp_path/"quick")
     if not (out/"_runs"/"timings.csv").exists(): reproduce("quick", out_dir=out, progress=False)
     return out
+
+@pytest.mark.quick_outputs
+def test_quick_run_profiles_its_stages(tmp_path):
+    """The quick run's `_runs/stages.csv`: the kernel of each paper notebook wrote its stages, attributed to the cells
+    that ran them (T1 generates and captures activations in its cells), and every cell's stages and `unstaged` add up
+    to its wall time in `profile.csv`."""
+    out = _quick_out(tmp_path)
+    st, prof = pd.read_csv(out/"_runs"/"stages.csv"), pd.read_csv(out/"_runs"/"profile.csv")
+    t1 = st[st.notebook == "t1_main.ipynb"]
+    assert {"generation", "activations"} <= set(t1.stage), t1
+    assert (t1[t1.stage == "generation"].calls > 0).all() and (st.self_s >= 0).all()
+    fct.test_eq(set(map(tuple, st[["notebook", "cell"]].values)), set(map(tuple, prof[["notebook", "cell"]].values)))
+    tot = st.groupby(["notebook", "cell"]).self_s.sum()
+    wall = prof.set_index(["notebook", "cell"]).wall_s.reindex(tot.index)
+    assert ((tot - wall).abs() <= 0.05 + 0.01 * wall).all(), pd.concat([tot, wall], axis=1)[(tot - wall).abs() > 0.05]
 
 @pytest.mark.quick_outputs
 def test_quick_benchmarks_have_their_structure(tmp_path):
