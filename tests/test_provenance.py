@@ -16,8 +16,8 @@ FIG = ROOT/"paper_figures"
 STAMPED = {".csv", ".md", ".png", ".pdf", ".json"}       # the kinds of file read_provenance reads
 CODE = {".py", ".sh", ".ipynb", ".r", ".js"}
 EXEMPT = {"README.md"}                                    # the index of paper_figures, written by hand
-# full runs still to do with the stamping code (each hours on 2 cores); remove a name once its outputs are rerun
-PENDING = {"t5_t6_ablations"}
+# full runs still to do with the stamping code (each hours on 2 cores); empty since T5/T6's rerun at c10f244
+PENDING = set()
 
 MANIFEST = load_manifest()
 
@@ -60,3 +60,15 @@ def test_no_strays_and_no_code():
 def test_read_provenance_finds_nothing_in_an_unstamped_file(tmp_path):
     (tmp_path/"a.csv").write_text("x\n1\n"); (tmp_path/"a.md").write_text("# A table\n")
     assert read_provenance(tmp_path/"a.csv") == {} and read_provenance(tmp_path/"a.md") == {}
+
+
+def test_committed_timings_are_the_records_times():
+    """`_runs/timings.csv` says what the committed run records took (papermill's duration in each record): a run copied in
+    from another checkout must not bring back an older notebook's row."""
+    import nbformat, pandas as pd
+    t = pd.read_csv(FIG/"_runs"/"timings.csv")
+    recs = sorted(p.name for p in (FIG/"_runs").glob("*.ipynb"))
+    assert sorted(t.notebook) == recs, f"timings.csv rows {sorted(t.notebook)} vs records {recs}"
+    bad = [(r.notebook, r.wall_s, d) for r in t.itertuples()
+           if abs(r.wall_s - (d := nbformat.read(FIG/"_runs"/r.notebook, 4).metadata["papermill"]["duration"])) > 5 + .01 * d]
+    assert not bad, f"timings.csv disagrees with the records' durations (notebook, wall_s, record): {bad}"
