@@ -30,7 +30,7 @@ def _cell_done(result):
     n = getattr(result, "execution_count", None)
     for k in [k for k in TOTALS if k[0] == RUNNING]:
         calls, t = TOTALS.pop(k); acc = TOTALS.setdefault((n, k[1]), [0, 0.0]); acc[0] += calls; acc[1] += t
-    write_stages()
+    write_stages(kernel=True)
 
 def current_cell():
     """`RUNNING` inside a notebook cell (its totals take the cell's `In [n]` when it ends: IPython versions differ on
@@ -65,18 +65,28 @@ def stage_table(totals: dict = None) -> pd.DataFrame:
     rows = [dict(cell=c, stage=s, calls=n, self_s=round(t, 4)) for (c, s), (n, t) in (totals or TOTALS).items()]
     return pd.DataFrame(rows, columns=["cell", "stage", "calls", "self_s"])
 
-def write_stages(path=None):
-    "Write `stage_table()` as JSON to `path` (default `$STEERKIT_STAGES`; nothing if neither is set); returns the path."
+def _owner(path: Path):
+    "The pid of the notebook kernel that wrote `path`, None if no kernel did (or there is no readable file)."
+    try: j = json.loads(path.read_text())
+    except (OSError, ValueError): return None
+    return j.get("kernel") if isinstance(j, dict) else None
+
+def write_stages(path=None, kernel: bool = False):
+    """Write `stage_table()` as JSON to `path` (default `$STEERKIT_STAGES`; nothing if neither is set); returns the path,
+    or None if nothing was written. `kernel`: this process is the notebook's kernel, and the file is its own: a process
+    the kernel starts (a `steerkit` command run from a cell) inherits the variable but leaves a kernel's file alone."""
     path = path or os.environ.get(STAGES_ENV)
     if not path: return None
-    path, rows = Path(path), stage_table().to_dict("records")
-    tmp = path.with_name(path.name + ".tmp"); tmp.write_text(json.dumps(rows)); tmp.replace(path)
+    path = Path(path)
+    if not kernel and _owner(path) not in (None, os.getpid()): return None
+    rows = dict(kernel=os.getpid() if kernel else None, rows=stage_table().to_dict("records"))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp"); tmp.write_text(json.dumps(rows)); tmp.replace(path)
     return path
 
 def read_stages(path) -> pd.DataFrame:
     "A file `write_stages` wrote, as `stage_table` rows (empty if the file is missing: the notebook timed nothing)."
-    p = Path(path)
-    return pd.DataFrame(json.loads(p.read_text()) if p.exists() else [], columns=["cell", "stage", "calls", "self_s"])
+    p = Path(path); j = json.loads(p.read_text()) if p.exists() else {}
+    return pd.DataFrame(j.get("rows", []), columns=["cell", "stage", "calls", "self_s"])
 
 # %% ../nbs/00a_timing.ipynb #847f8ef2
 @contextmanager

@@ -924,7 +924,7 @@ def _(c, f):
     rec = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = generate(m)")])
     rec.cells[0].metadata["papermill"] = {"duration": 3.0}; rec.cells[0].execution_count = 1
     nbformat.write(rec, c.tmp/"r.ipynb")
-    (c.tmp/"r.stages.json").write_text(json.dumps([dict(cell=1, stage="generation", calls=2, self_s=2.0)]))
+    (c.tmp/"r.stages.json").write_text(json.dumps(dict(kernel=1, rows=[dict(cell=1, stage="generation", calls=2, self_s=2.0)])))
     return eq(f(c.tmp)[["stage", "calls", "self_s"]].values.tolist(), [["generation", 2, 2.0], ["unstaged", 0, 1.0]])
 
 @recipe("reproduce.write_profiles")
