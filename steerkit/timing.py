@@ -72,9 +72,9 @@ def _owner(path: Path):
     return j.get("kernel") if isinstance(j, dict) else None
 
 def write_stages(path=None, kernel: bool = False):
-    """Write `stage_table()` as JSON to `path` (default `$STEERKIT_STAGES`; nothing if neither is set); returns the path,
-    or None if nothing was written. `kernel`: this process is the notebook's kernel, and the file is its own: a process
-    the kernel starts (a `steerkit` command run from a cell) inherits the variable but leaves a kernel's file alone."""
+    """Write `stage_table()` as JSON to `path` (default `$STEERKIT_STAGES`; nothing if neither is set); returns the
+    path, or None if nothing was written. `kernel`: this process is the notebook's kernel and the file is its own; a
+    process the kernel starts (a `steerkit` command a cell runs) inherits the variable and leaves that file alone."""
     path = path or os.environ.get(STAGES_ENV)
     if not path: return None
     path = Path(path)
