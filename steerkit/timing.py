@@ -55,8 +55,8 @@ class stage(ContextDecorator):
     def __exit__(self, *exc):
         st = _stack(); name, t0, inner = st.pop(); wall = clock() - t0
         if st: st[-1][2] += wall
-        t = TOTALS.setdefault((current_cell(), name), [0, 0.0]); t[0] += 1; t[1] += wall - inner
-        if not st: write_stages()
+        cell = current_cell(); t = TOTALS.setdefault((cell, name), [0, 0.0]); t[0] += 1; t[1] += wall - inner
+        if not st: write_stages(kernel=cell is not None)             # a notebook's kernel keeps its file its own
         return False
 
 # %% ../nbs/00a_timing.ipynb #94ff7336
