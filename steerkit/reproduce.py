@@ -12,12 +12,11 @@ __all__ = ['ENTRY_KEYS', 'REQUIRED_SETS', 'INJECTED', 'COMMAND_ENV', 'PROV_COLUM
 # %% ../nbs/19_reproduce.ipynb #a31f3997
 import ast, json, tempfile, time, os, re, sys, subprocess, textwrap, importlib.util
 from pathlib import Path
-from contextlib import contextmanager
 import nbformat
 import pandas as pd
 from tqdm import tqdm
 from .timing import stage, stages_to, read_stages
-from .models import resolve_device, resolve_dtype
+from .models import resolve_device, resolve_dtype, environ
 
 # %% ../nbs/19_reproduce.ipynb #e63665ff
 class ManifestError(ValueError):
@@ -327,18 +326,13 @@ def read_provenance(path) -> dict:
     return m.groupdict() if m else {}
 
 # %% ../nbs/19_reproduce.ipynb #0b8783e8
-@contextmanager
 def _command_env(mode, only, given):
     """`$STEERKIT_COMMAND` for the notebooks of one run: the caller's command if it set one, else this call's equivalent
     command line."""
-    caller = os.environ.get(COMMAND_ENV)
-    os.environ[COMMAND_ENV] = caller or (f"steerkit reproduce --params {mode}"
-                                         + (f" --only {only if isinstance(only, str) else ','.join(only)}"
-                                            if only else "")
-                                         + "".join(f" --{k} {v}" for k, v in given.items()))
-    try: yield
-    finally:
-        if caller is None: os.environ.pop(COMMAND_ENV, None)
+    return environ(COMMAND_ENV, os.environ.get(COMMAND_ENV) or (
+        f"steerkit reproduce --params {mode}" + (f" --only {only if isinstance(only, str) else ','.join(only)}"
+                                                 if only else "")
+        + "".join(f" --{k} {v}" for k, v in given.items())))
 
 # %% ../nbs/19_reproduce.ipynb #34e1c3cf
 def time_left(expected: dict, done: dict, todo: list):

@@ -931,6 +931,11 @@ def _(c, f):
 def _(c, f):
     f(c.tmp); return eq(sorted(p.name for p in c.tmp.iterdir() if p.suffix == ".csv"), ["profile.csv", "stages.csv"])
 
+@recipe("models.environ")
+def _(c, f):
+    with f("STEERKIT_TEST_ENV", "x"): assert os.environ["STEERKIT_TEST_ENV"] == "x"
+    return eq("STEERKIT_TEST_ENV" in os.environ, False)
+
 # timing ---------------------------------------------------------------------------------------------------------------
 @recipe("timing.stage")
 def _(c, f):
