@@ -15,14 +15,14 @@ import numpy as np
 import torch
 import pandas as pd
 from .timing import stage
-from .models import (chat, encode, position_ids, answer_mask, model_device, model_fingerprint, numerics_tag,
+from .models import (chat, encode, position_ids, answer_rows, model_device, model_fingerprint, numerics_tag,
                              RunOpts, run_opts)
 from .methods import Method, check_grid
 from .steer import steers_before_last
 from pathlib import Path
 from .generate import generate, cached_values
-from .metrics import (Scorer, text_metrics, self_ppl, next_token_kl, mc_correct, topicality, cohen_kappa,
-                              PPL_VIOLATION)
+from .metrics import (Scorer, text_metrics, next_token_kl, mc_correct, topicality, cohen_kappa,
+                              PPL_VIOLATION, prefix_logprobs, perplexity)
 
 # %% ../nbs/14_evaluate.ipynb #73f72aee
 TOPICALITY_MIN = 0.777  # the line drawn on hand-labelled answers (below)
@@ -80,12 +80,12 @@ def topicality_threshold(sim, is_answer) -> float:
     return float(cands[int(np.argmax(k))])
 
 # %% ../nbs/14_evaluate.ipynb #dad458fe
-SWEEP_RUN = dict(max_new_tokens=48, batch_size=32, cache=True, progress=True)   # sweeps cache by default
+SWEEP_RUN = dict(max_new_tokens=48, batch_size=64, cache=True, progress=True)   # sweeps cache by default
 
 def sweep(model, tok, prompts, m: Method, grid=None, *, reference=False, run: RunOpts = None, **kw) -> pd.DataFrame:
     """One row per (prompt, value): the response, self-PPL (with `reference`, the unsteered model's PPL and
     `topicality`) and text metrics; `attrs` as `generate`'s. Run options (`run` or keywords): `max_new_tokens` 48,
-    `batch_size` 32, `cache` True (the kit's), `progress`."""
+    `batch_size` 64, `cache` True (the kit's), `progress`."""
     r = run_opts(run, kw, **SWEEP_RUN)
     grid = check_grid(grid, m.param_name, m.name, m.grid)                       # the same check as method(..., grid=)
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -165,7 +165,8 @@ def _mc_correct_kept(model, tok, m, value, items, cache) -> list:
     model's fingerprint and numerics, the method's content key, the value and the item (see `capability`). A method
     that steers no position before the last (`steers_before_last`) leaves every option's score unsteered: its items are
     the unsteered model's, read or scored as such."""
-    score = lambda its: mc_correct(model, tok, its, prompt_fn=mc_prompt(tok), sep="")
+    shared = m is None or m.phase == "all"    # a question's cache is a whole pass's only if all positions are steered
+    score = lambda its: mc_correct(model, tok, its, prompt_fn=mc_prompt(tok), sep="", shared_prefix=shared)
     if m is not None and not steers_before_last(m.phase): m = value = None   # scores what the unsteered model scores
     if m is not None and not m.key: cache = None          # a method without a content key: nothing to key it by
     fp, tag = f"{model_fingerprint(model)}-{numerics_tag(model)}", [m.key if m is not None else None, _setting(value)]
@@ -195,14 +196,12 @@ def capability(model, tok, m: Method = None, value=None, items=None, kl_prompts=
 @torch.no_grad()
 @stage("reference_ppl")
 def reference_ppl(model, tok, prompts, responses, batch_size=16) -> list:
-    "Perplexity of each response under `model` as it is (call it outside any steering: the unsteered model)."
-    out = []
-    for i in range(0, len(prompts), batch_size):
-        ps, rs = list(prompts[i:i+batch_size]), list(responses[i:i+batch_size])
-        enc = encode(tok, chat(tok, ps, responses=rs), device=model_device(model))
-        am = enc["attention_mask"]
-        out += self_ppl(model, enc["input_ids"], am, answer_mask(tok, ps, am)).tolist()
-    return out
+    """Perplexity of each response under `model` as it is (call it outside any steering: the unsteered model); a
+    prompt runs once for all its answers (`prefix_logprobs`), as a sweep gives one answer per value."""
+    ps, rs = list(prompts), list(responses)
+    if len(ps) != len(rs): raise ValueError(f"{len(ps)} prompts but {len(rs)} responses: pass one response per prompt")
+    if not ps: return []
+    return perplexity(*prefix_logprobs(model, answer_rows(tok, ps, rs), batch_size)).tolist()
 
 def _beside(cache, name):
     "Where `name` scores are kept beside a generation cache: the kit's dir (True), a sibling of a JSONL path, or None."

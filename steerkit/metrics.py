@@ -4,13 +4,14 @@
 
 # %% auto #0
 __all__ = ['REFUSAL_PHRASES', 'PPL_VIOLATION', 'refusal_score', 'compliance_score', 'language_consistency', 'compression_ratio',
-           'ngram_repetition', 'text_metrics', 'sequence_logprobs', 'response_logprobs', 'self_ppl', 'ppl_violation',
-           'next_token_kl', 'mc_option_logprobs', 'mc_predict', 'mc_correct', 'mc_accuracy', 'letter_token_id',
-           'caa_ab_prob', 'bootstrap_ci', 'ci_table', 'paired_differences', 'with_ci', 'split_ci', 'minilm', 'embed',
-           'topicality', 'cohen_kappa', 'Scorer']
+           'ngram_repetition', 'text_metrics', 'sequence_logprobs', 'response_logprobs', 'perplexity', 'self_ppl',
+           'ppl_violation', 'next_token_kl', 'prefix_logprobs', 'mc_rows', 'mc_option_logprobs', 'mc_predict',
+           'mc_correct', 'mc_accuracy', 'letter_token_id', 'caa_ab_prob', 'bootstrap_ci', 'ci_table',
+           'paired_differences', 'with_ci', 'split_ci', 'minilm', 'embed', 'topicality', 'cohen_kappa', 'Scorer']
 
 # %% ../nbs/07_metrics.ipynb #fe2b0560
-import zlib
+import zlib, copy
+from collections import defaultdict
 from functools import lru_cache
 import numpy as np
 import regex
@@ -128,11 +129,14 @@ def response_logprobs(model, # Hugging Face causal LM (hooks, if any, stay activ
     return torch.cat(sums), torch.cat(counts)
 
 # %% ../nbs/07_metrics.ipynb #21084def
+def perplexity(s:torch.Tensor, c:torch.Tensor)->torch.Tensor:
+    "Per row `exp(-s / c)` of summed log-probabilities `s` over `c` tokens; NaN where a row has no token."
+    return torch.where(c > 0, torch.exp(-s / c.clamp(min=1)), torch.nan)
+
 def self_ppl(model, input_ids:torch.Tensor, attention_mask:torch.Tensor, response_mask:torch.Tensor,
              batch_size:int|None=None)->torch.Tensor:
     "Per-row perplexity `exp(-mean log p)` of the response tokens under `model` (NaN if a row has none)."
-    s, c = response_logprobs(model, input_ids, attention_mask, response_mask, batch_size)
-    return torch.where(c > 0, torch.exp(-s / c.clamp(min=1)), torch.nan)
+    return perplexity(*response_logprobs(model, input_ids, attention_mask, response_mask, batch_size))
 
 # %% ../nbs/07_metrics.ipynb #0bcb0b4e
 PPL_VIOLATION = 2.0
@@ -173,26 +177,84 @@ def _ids(enc):
     ids = enc['input_ids'] if not isinstance(enc, list) else enc
     return list(ids[0]) if ids and isinstance(ids[0], list) else list(ids)
 
+# %% ../nbs/07_metrics.ipynb #c63c3a02
+def _split_rows(rows) -> dict:
+    "Rows `(ids, mask)` grouped by prefix (the tokens before the first scored one): `{prefix: [(row, rest, mask)]}`."
+    groups = defaultdict(list)
+    for r, (ids, mask) in enumerate(rows):
+        ids, mask = list(ids), [int(bool(x)) for x in mask]
+        if len(ids) != len(mask): raise ValueError(f"row {r} has {len(ids)} token ids but {len(mask)} mask values")
+        if 1 not in mask: continue                                    # nothing to score: sum 0, count 0
+        f = mask.index(1)
+        if f == 0: raise ValueError(f"row {r} scores its first token, which has no context to predict it from; "
+                                    "start the scored tokens after at least one context token")
+        groups[tuple(ids[:f])].append((r, ids[f:], mask[f:]))
+    return groups
+
+def _rows_of(cache, idx):
+    "A copy of a KV `cache` holding batch rows `idx` (repeats allowed); `cache` itself is left as it is."
+    c = copy.copy(cache); c.layers = [copy.copy(l) for l in cache.layers]
+    for l in c.layers: l.batch_select_indices(idx)
+    return c
+
+# %% ../nbs/07_metrics.ipynb #47bf4180
+def _rest_logprobs(model, pre, part, last, dev) -> torch.Tensor:
+    """Summed log-probabilities of the scored tokens of rows `part` [(row, prefix index, rest, mask)] on the cache
+    `pre = (cache, attention mask)` of their prefixes, whose last logits `last` predict each rest's first token."""
+    (cache, am), own = pre, torch.tensor([j for _, j, *_ in part], device=dev)
+    ids, rm = _pad([x[2] for x in part], 0).to(dev), _pad([x[3] for x in part], 0).to(dev).bool()
+    ram = _pad([[1] * len(x[2]) for x in part], 0).to(dev)
+    pos = am.sum(1)[own][:, None] + torch.arange(ids.shape[1], device=dev)[None]
+    lg = model(input_ids=ids, attention_mask=torch.cat([am[own], ram], 1), position_ids=pos,
+               cache=_rows_of(cache, own), use_cache=True).logits
+    lg = torch.cat([last[own][:, None], lg[:, :-1].float()], 1)          # lg[:, t] predicts token t
+    lp = lg[rm].log_softmax(-1).gather(-1, ids[rm][:, None])[:, 0]
+    return torch.zeros(len(part), device=dev).index_add(0, rm.nonzero()[:, 0], lp).cpu()
+
+@torch.no_grad()
+def prefix_logprobs(model, rows, batch_size:int=16):
+    """`(sum, count)` per row `(ids, mask)` (unpadded token ids; 1 on the tokens to score), as `response_logprobs`
+    gives them; each distinct prefix (the tokens before a row's first scored one) runs once, `batch_size` at a time,
+    and its KV cache is shared by its rows."""
+    rows = list(rows); groups, dev = _split_rows(rows), _device(model)
+    sums, counts = torch.zeros(len(rows)), torch.zeros(len(rows), dtype=torch.long)
+    P = sorted(groups, key=len)                                          # similar lengths together: less padding
+    for i in range(0, len(P), batch_size):
+        pre = P[i:i + batch_size]
+        ids, am = (_pad(x, 0, "left").to(dev) for x in (pre, [[1] * len(p) for p in pre]))
+        out = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), use_cache=True, logits_to_keep=1)
+        todo = sorted([(r, j, *x) for j, p in enumerate(pre) for r, *x in groups[p]], key=lambda x: len(x[2]))
+        for k in range(0, len(todo), batch_size):
+            part = todo[k:k + batch_size]; r = torch.tensor([x[0] for x in part])
+            sums[r] = _rest_logprobs(model, (out.cache, am), part, out.logits[:, -1].float(), dev)
+            counts[r] = torch.tensor([sum(x[3]) for x in part])
+    return sums, counts
+
 # %% ../nbs/07_metrics.ipynb #0cdb9a87
-def mc_option_logprobs(model, tokenizer, question:str, options, prompt_fn=None, sep:str=' '):
-    "Log-likelihood of each option given the question: (sum (n,), count (n,)) tensors; mean = sum / count."
+def mc_rows(tokenizer, question:str, options, prompt_fn=None, sep:str=' ') -> list:
+    "Per option, `(ids, mask)`: the question's tokens, then those of `sep + option`, the scored ones (mask 1)."
     if len(options) == 0: raise ValueError("mc_option_logprobs needs at least one option")
     ctx = _ids(tokenizer(prompt_fn(question) if prompt_fn else question))
     if not ctx: raise ValueError("the question tokenises to no tokens; an option needs context to be scored")
     opts = [_ids(tokenizer(sep + o, add_special_tokens=False)) for o in options]
     if any(not o for o in opts): raise ValueError(f"an option tokenises to no tokens: {options!r}")
+    return [(ctx + o, [0] * len(ctx) + [1] * len(o)) for o in opts]
+
+def mc_option_logprobs(model, tokenizer, question:str, options, prompt_fn=None, sep:str=' '):
+    "Log-likelihood of each option given the question: (sum (n,), count (n,)) tensors; mean = sum / count."
+    rows = mc_rows(tokenizer, question, options, prompt_fn, sep)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     side = getattr(tokenizer, 'padding_side', 'right')
-    ids = _pad([ctx + o for o in opts], pad_id, side)
-    am = _pad([[1]*(len(ctx) + len(o)) for o in opts], 0, side)
-    rm = _pad([[0]*len(ctx) + [1]*len(o) for o in opts], 0, side)
+    ids, am, rm = (_pad(x, v, side) for x, v in (([r for r, _ in rows], pad_id), ([[1] * len(r) for r, _ in rows], 0),
+                                                 ([m for _, m in rows], 0)))
     return response_logprobs(model, ids, am, rm)
 
 # %% ../nbs/07_metrics.ipynb #88bef6a5
+def _pick(s, c, norm:bool)->int: return int((s / c if norm else s).argmax())
+
 def mc_predict(model, tokenizer, question:str, options, prompt_fn=None, norm:bool=False, sep:str=' ')->int:
     "Index of the option with the highest summed (or, with `norm`, per-token mean) log-likelihood."
-    s, c = mc_option_logprobs(model, tokenizer, question, options, prompt_fn, sep)
-    return int((s / c if norm else s).argmax())
+    return _pick(*mc_option_logprobs(model, tokenizer, question, options, prompt_fn, sep), norm)
 
 # %% ../nbs/07_metrics.ipynb #59f67335
 def _answer_index(item)->int:
@@ -208,14 +270,21 @@ def _answer_index(item)->int:
 
 # %% ../nbs/07_metrics.ipynb #19505aaa
 @stage("capability")
-def mc_correct(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->list:
+def mc_correct(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ', shared_prefix:bool=False,
+               batch_size:int=16)->list:
     """Per item of `items` ({question, options, answer}): 1 if its `mc_predict` equals the answer (index or option
-    text), else 0."""
+    text), else 0. `shared_prefix`: each question runs once for all its options (`prefix_logprobs`, `batch_size`
+    questions at a time); use it unsteered or under steering of every position (phase "all") only."""
     items = list(items)
     if not items: raise ValueError("mc_accuracy needs at least one item")
     gold = [_answer_index(it) for it in items]
-    return [int(mc_predict(model, tokenizer, it['question'], it['options'], prompt_fn, norm, sep) == g)
-            for it, g in zip(items, gold)]
+    if not shared_prefix:
+        return [int(mc_predict(model, tokenizer, it['question'], it['options'], prompt_fn, norm, sep) == g)
+                for it, g in zip(items, gold)]
+    rows = [mc_rows(tokenizer, it['question'], it['options'], prompt_fn, sep) for it in items]
+    s, c = prefix_logprobs(model, [r for rs in rows for r in rs], batch_size)
+    ends = np.cumsum([0] + [len(rs) for rs in rows])
+    return [int(_pick(s[a:b], c[a:b], norm) == g) for a, b, g in zip(ends[:-1], ends[1:], gold)]
 
 def mc_accuracy(model, tokenizer, items, prompt_fn=None, norm:bool=False, sep:str=' ')->float:
     "Share of `items` ({question, options, answer}) whose `mc_predict` equals the answer (index or option text)."

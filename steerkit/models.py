@@ -8,7 +8,7 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
            'resolve_device', 'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag', 'place_model',
            'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256', 'merge_lora',
            'load_adapter', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids',
-           'answer_mask', 'rtol', 'rel_gap', 'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
+           'answer_mask', 'answer_rows', 'rtol', 'rel_gap', 'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, shutil
@@ -342,13 +342,24 @@ def position_ids(attention_mask):
     "Position ids that ignore left padding (0 at each row's first real token), as `generate` computes them."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
+def _answer_starts(tok, prompts, system=None) -> list:
+    "Where each prompt's answer starts: the number of tokens of its chat-templated prompt."
+    return [len(x) for x in tok(chat(tok, prompts, system=system), add_special_tokens=False)["input_ids"]]
+
 def answer_mask(tok, prompts, attention_mask, system: str = None):
     "(B, T) bool mask of the appended answer tokens in a left-padded batch of `chat(tok, prompts, responses=...)`."
-    starts = torch.tensor([len(tok(p, add_special_tokens=False)["input_ids"])
-                           for p in chat(tok, prompts, system=system)])
+    starts = torch.tensor(_answer_starts(tok, prompts, system))
     am = attention_mask.cpu().bool(); T = am.shape[1]
     pad = T - am.sum(1)
     return (torch.arange(T)[None] >= (pad + starts)[:, None]) & am
+
+# %% ../nbs/00_models.ipynb #f4733b06
+def answer_rows(tok, prompts, responses, system: str = None) -> list:
+    """Per (prompt, response), unpadded `(ids, mask)` of `chat(tok, prompts, responses=...)`, the mask 1 on the
+    answer's tokens (as `answer_mask` marks them in a batch)."""
+    full = tok(chat(tok, prompts, system=system, responses=list(responses)), add_special_tokens=False)["input_ids"]
+    starts = _answer_starts(tok, prompts, system)
+    return [(ids, [0] * min(s, len(ids)) + [1] * (len(ids) - s)) for ids, s in zip(full, starts)]
 
 # %% ../nbs/00_models.ipynb #51159e01
 def rtol(dtype=torch.float32) -> float:
