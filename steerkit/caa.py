@@ -114,7 +114,7 @@ def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np
     for b, enc in ab_batches(tok, list(items), batch_size, model_device(model)):
         T = enc["input_ids"].shape[1]
         ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
-        with ctx: logits = model(**enc, position_ids=position_ids(enc["attention_mask"])).logits[:, -1]
+        with ctx: logits = model(**enc, position_ids=position_ids(enc["attention_mask"]), logits_to_keep=1).logits[:, -1]
         out += caa_ab_prob(logits, tok, [r["matching"] for r in b]).tolist()
     return np.array(out)
 
@@ -137,10 +137,10 @@ def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) 
         for j, (m, value) in enumerate(settings):
             ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
             if m is not None and m.phase not in LATE:    # it steers the question: run it whole
-                with ctx: logits = model(**enc, position_ids=pos).logits[:, -1]
+                with ctx: logits = model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1]
             else:
                 with ctx: logits = model(input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:],
-                                         cache=cache, use_cache=True).logits[:, -1]
+                                         cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
                 cache.crop(-2)                            # back to the question alone
             out[j, i:i + len(b)] = caa_ab_prob(logits, tok, [r["matching"] for r in b]).numpy()
     return out

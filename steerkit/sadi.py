@@ -92,7 +92,7 @@ def official_logits(model, enc, v: Vectors, s: float, pos: int = -1) -> torch.Te
         return f
     for make in (grab, put):
         hooks = [add_hook(*ad.site_module(l, site), make(l)) for l in range(ad.n_layers)]
-        try: logits = model(**kw).logits[:, -1]
+        try: logits = model(**kw, logits_to_keep=1).logits[:, -1]
         finally:
             for h in hooks: h.remove()
     return logits
