@@ -114,7 +114,8 @@ def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np
     for b, enc in ab_batches(tok, list(items), batch_size, model_device(model)):
         T = enc["input_ids"].shape[1]
         ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
-        with ctx: logits = model(**enc, position_ids=position_ids(enc["attention_mask"]), logits_to_keep=1).logits[:, -1]
+        pos = position_ids(enc["attention_mask"])
+        with ctx: logits = model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1]
         out += caa_ab_prob(logits, tok, [r["matching"] for r in b]).tolist()
     return np.array(out)
 

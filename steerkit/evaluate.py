@@ -149,7 +149,8 @@ def _last_logits(model, tok, prompts, batch_size=32):
     out = []
     for i in range(0, len(prompts), batch_size):
         enc = encode(tok, chat(tok, prompts[i:i+batch_size]), device=model_device(model))
-        out.append(model(**enc, position_ids=position_ids(enc["attention_mask"]), logits_to_keep=1).logits[:, -1].float())
+        pos = position_ids(enc["attention_mask"])
+        out.append(model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float())
     return torch.cat(out)
 
 
