@@ -10,7 +10,7 @@ __all__ = ['REFUSAL_PHRASES', 'PPL_VIOLATION', 'refusal_score', 'compliance_scor
            'paired_differences', 'with_ci', 'split_ci', 'minilm', 'embed', 'topicality', 'cohen_kappa', 'Scorer']
 
 # %% ../nbs/07_metrics.ipynb #fe2b0560
-import zlib, copy
+import zlib
 from collections import defaultdict
 from functools import lru_cache
 import numpy as np
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 import pandas as pd
 from .timing import stage
-from .models import position_ids, model_device, package_dir
+from .models import position_ids, model_device, package_dir, cache_rows
 
 # %% ../nbs/07_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
@@ -191,12 +191,6 @@ def _split_rows(rows) -> dict:
         groups[tuple(ids[:f])].append((r, ids[f:], mask[f:]))
     return groups
 
-def _rows_of(cache, idx):
-    "A copy of a KV `cache` holding batch rows `idx` (repeats allowed); `cache` itself is left as it is."
-    c = copy.copy(cache); c.layers = [copy.copy(l) for l in cache.layers]
-    for l in c.layers: l.batch_select_indices(idx)
-    return c
-
 # %% ../nbs/07_metrics.ipynb #47bf4180
 def _rest_logprobs(model, pre, part, last, dev) -> torch.Tensor:
     """Summed log-probabilities of the scored tokens of rows `part` [(row, prefix index, rest, mask)] on the cache
@@ -206,7 +200,7 @@ def _rest_logprobs(model, pre, part, last, dev) -> torch.Tensor:
     ram = _pad([[1] * len(x[2]) for x in part], 0).to(dev)
     pos = am.sum(1)[own][:, None] + torch.arange(ids.shape[1], device=dev)[None]
     lg = model(input_ids=ids, attention_mask=torch.cat([am[own], ram], 1), position_ids=pos,
-               cache=_rows_of(cache, own), use_cache=True).logits
+               cache=cache_rows(cache, own), use_cache=True).logits
     lg = torch.cat([last[own][:, None], lg[:, :-1].float()], 1)          # lg[:, t] predicts token t
     lp = lg[rm].log_softmax(-1).gather(-1, ids[rm][:, None])[:, 0]
     return torch.zeros(len(part), device=dev).index_add(0, rm.nonzero()[:, 0], lp).cpu()

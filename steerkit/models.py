@@ -8,7 +8,8 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
            'resolve_device', 'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag', 'place_model',
            'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256', 'merge_lora',
            'load_adapter', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat', 'encode', 'position_ids',
-           'answer_mask', 'answer_rows', 'rtol', 'rel_gap', 'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
+           'answer_mask', 'answer_rows', 'cache_rows', 'rtol', 'rel_gap', 'RunOpts', 'run_opts', 'deprecated',
+           'renamed_attr']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, shutil
@@ -360,6 +361,15 @@ def answer_rows(tok, prompts, responses, system: str = None) -> list:
     full = tok(chat(tok, prompts, system=system, responses=list(responses)), add_special_tokens=False)["input_ids"]
     starts = _answer_starts(tok, prompts, system)
     return [(ids, [0] * min(s, len(ids)) + [1] * (len(ids) - s)) for ids, s in zip(full, starts)]
+
+# %% ../nbs/00_models.ipynb #6d139147
+def cache_rows(cache, idx):
+    "A copy of a KV `cache` holding batch rows `idx` (repeats allowed); `cache` itself is left as it is."
+    c, idx = copy.copy(cache), torch.as_tensor(idx)
+    c.layers = [copy.copy(l) for l in cache.layers]            # each layer's update makes new tensors: the old stay
+    for l in c.layers:
+        if getattr(l, "keys", None) is not None: l.batch_select_indices(idx.to(l.keys.device))
+    return c
 
 # %% ../nbs/00_models.ipynb #51159e01
 def rtol(dtype=torch.float32) -> float:

@@ -183,9 +183,11 @@ def steers_before_last(phase: str) -> bool:
 
 # %% ../nbs/05_steer.ipynb #5c98700f
 @torch.no_grad()
-def greedy(model, enc, max_new_tokens=16, use_cache=True):
-    "Greedy generation from a left-padded batch: `(new_token_ids, logits)` with logits (B, steps, V)."
-    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=use_cache,
+def greedy(model, enc, max_new_tokens=16, use_cache=True, cache=None):
+    """Greedy generation from a padded batch: `(new_token_ids, logits)` with logits (B, steps, V). `cache`: a KV cache
+    of the batch's first tokens (they are not run again)."""
+    kw = {} if cache is None else dict(cache=cache)
+    out = model.generate(**enc, **kw, max_new_tokens=max_new_tokens, do_sample=False, use_cache=use_cache,
                          output_logits=True, return_dict_in_generate=True, pad_token_id=model.config.pad_token_id,
                          top_p=None, top_k=None, temperature=None)
     return out.sequences[:, enc["input_ids"].shape[1]:], torch.stack(out.logits, 1)

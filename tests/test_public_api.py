@@ -781,6 +781,11 @@ RECIPES.update({
     "study.jailbreak_vectors": lambda c, f: check(f("caa", c.m, c.tok, c.data, c.paper, progress=False), lambda v: v.method == "caa"),
     "study.jailbreak_setup": lambda c, f: check(f(c.m, c.tok, c.cfg, False), lambda r: len(r) == 5 and r[1].L_disc and r[2] >= 2.0),
     "adapters.as_layers": lambda c, f: eq((f(range(2)), f(3)), ([0, 1], [3])),
+    "generate.prefix_layout": lambda c, f: check(f(c.tok, K.models.chat(c.tok, PROMPTS)), lambda ek: ek[1] >= 8 and ek[0]["attention_mask"][:, :ek[1]].all()
+                                                 and ek[0]["attention_mask"].sum().item() == c.enc["attention_mask"].sum().item()),
+    "generate.prefix_cache": lambda c, f: check(f(c.m, *K.generate.prefix_layout(c.tok, K.models.chat(c.tok, PROMPTS))),
+                                                lambda kv: kv.get_seq_length() >= 8 and kv.layers[0].keys.shape[0] == 2),
+    "models.cache_rows": lambda c, f: check(f(c.m(**c.enc, use_cache=True).cache, [1, 1, 0]), lambda kv: kv.layers[0].keys.shape[0] == 3),
     "generate.eos_ids": lambda c, f: check(f(c.m, c.tok), lambda e: len(e) >= 1 and e == sorted(set(e)) and c.tok.eos_token_id in e),
     "methods.check_grid": lambda c, f: eq((f([0, 90], "theta", "ss", [0]), f(None, None, "dirabl", None)), ([0.0, 90.0], [None])),
     "study.jailbreak_grid": lambda c, f: eq((f("actadd", c.cfg), f("ss", c.cfg)), ([-1.0], [0, 180])),
