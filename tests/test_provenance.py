@@ -7,6 +7,7 @@
 
 Notebooks whose committed outputs predate provenance are listed in PENDING and expected to fail (strict: a rerun that
 stamps them turns the test red until they leave the list)."""
+import io
 from pathlib import Path
 import pytest
 from steerkit.reproduce import load_manifest, read_provenance
@@ -72,3 +73,18 @@ def test_committed_timings_are_the_records_times():
     bad = [(r.notebook, r.wall_s, d) for r in t.itertuples()
            if abs(r.wall_s - (d := nbformat.read(FIG/"_runs"/r.notebook, 4).metadata["papermill"]["duration"])) > 5 + .01 * d]
     assert not bad, f"timings.csv disagrees with the records' durations (notebook, wall_s, record): {bad}"
+
+def test_committed_profiles_are_the_records_profiles():
+    """`_runs/profile.csv` and `_runs/stages.csv` are what `run_profile` and `stage_profile` read from the committed
+    records (and their `.stages.json`): a record copied in without its profiles rewritten fails here."""
+    import pandas as pd
+    from steerkit.reproduce import run_profile, stage_profile
+    runs = FIG/"_runs"
+    for name, fn in (("profile.csv", run_profile), ("stages.csv", stage_profile)):
+        got = fn(runs).reset_index(drop=True)
+        pd.testing.assert_frame_equal(pd.read_csv(runs/name), pd.read_csv(io.StringIO(got.to_csv(index=False))),
+                                      check_exact=False, rtol=1e-9, obj=name)
+    st = pd.read_csv(runs/"stages.csv")
+    staged = {p.name.removesuffix(".stages.json") + ".ipynb" for p in runs.glob("*.stages.json")}
+    assert {"t1_main.ipynb", "f1_norms.ipynb", "f2_layers.ipynb"} <= staged
+    assert "t1_main.ipynb" in set(st[st.stage == "generation"].notebook)     # T1's generation is measured, not unstaged
