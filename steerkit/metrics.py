@@ -227,7 +227,7 @@ def prefix_logprobs(model, rows, batch_size:int=16):
 # %% ../nbs/07_metrics.ipynb #0cdb9a87
 def mc_rows(tokenizer, question:str, options, prompt_fn=None, sep:str=' ') -> list:
     "Per option, `(ids, mask)`: the question's tokens, then those of `sep + option`, the scored ones (mask 1)."
-    if len(options) == 0: raise ValueError("mc_option_logprobs needs at least one option")
+    if len(options) == 0: raise ValueError("a multiple-choice item needs at least one option")
     ctx = _ids(tokenizer(prompt_fn(question) if prompt_fn else question))
     if not ctx: raise ValueError("the question tokenises to no tokens; an option needs context to be scored")
     opts = [_ids(tokenizer(sep + o, add_special_tokens=False)) for o in options]
@@ -239,8 +239,9 @@ def mc_option_logprobs(model, tokenizer, question:str, options, prompt_fn=None, 
     rows = mc_rows(tokenizer, question, options, prompt_fn, sep)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     side = getattr(tokenizer, 'padding_side', 'right')
-    ids, am, rm = (_pad(x, v, side) for x, v in (([r for r, _ in rows], pad_id), ([[1] * len(r) for r, _ in rows], 0),
-                                                 ([m for _, m in rows], 0)))
+    ids = _pad([r for r, _ in rows], pad_id, side)
+    am = _pad([[1] * len(r) for r, _ in rows], 0, side)
+    rm = _pad([m for _, m in rows], 0, side)
     return response_logprobs(model, ids, am, rm)
 
 # %% ../nbs/07_metrics.ipynb #88bef6a5
