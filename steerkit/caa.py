@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from .timing import stage
-from .models import chat, encode, position_ids, model_fingerprint, model_device
+from .models import (chat, encode, position_ids, model_fingerprint, model_device, last_logits,
+                             LAST_POSITION)
 from .adapters import adapter
 from .data_sets import caa_behaviour
 from .metrics import caa_ab_prob
@@ -115,7 +116,7 @@ def ab_scores(model, tok, items, m=None, value=None, batch_size: int = 16) -> np
         T = enc["input_ids"].shape[1]
         ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
         pos = position_ids(enc["attention_mask"])
-        with ctx: logits = model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1]
+        with ctx: logits = last_logits(model, **enc, position_ids=pos)
         out += caa_ab_prob(logits, tok, [r["matching"] for r in b]).tolist()
     return np.array(out)
 
@@ -133,15 +134,15 @@ def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) 
     for i, (b, enc) in tqdm(zip(range(0, len(items), batch_size), ab_batches(tok, items, batch_size, dev)),
                             total=-(-len(items) // batch_size), desc="A/B batches", disable=not progress):
         ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(enc["attention_mask"])
-        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2],
-                      use_cache=True).cache if cheap else None
+        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2],   # the question
+                      use_cache=True, logits_to_keep=LAST_POSITION).cache if cheap else None
         for j, (m, value) in enumerate(settings):
             ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
             if m is not None and m.phase not in LATE:    # it steers the question: run it whole
-                with ctx: logits = model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1]
+                with ctx: logits = last_logits(model, **enc, position_ids=pos)
             else:
-                with ctx: logits = model(input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:],
-                                         cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                with ctx: logits = last_logits(model, input_ids=ids[:, -2:], attention_mask=am,
+                                               position_ids=pos[:, -2:], cache=cache, use_cache=True)
                 cache.crop(-2)                            # back to the question alone
             out[j, i:i + len(b)] = caa_ab_prob(logits, tok, [r["matching"] for r in b]).numpy()
     return out

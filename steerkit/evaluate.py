@@ -16,7 +16,7 @@ import torch
 import pandas as pd
 from .timing import stage
 from .models import (chat, encode, position_ids, answer_rows, model_device, model_fingerprint, numerics_tag,
-                             RunOpts, run_opts)
+                             RunOpts, run_opts, last_logits)
 from .methods import Method, check_grid
 from .steer import steers_before_last
 from pathlib import Path
@@ -150,7 +150,7 @@ def _last_logits(model, tok, prompts, batch_size=32):
     for i in range(0, len(prompts), batch_size):
         enc = encode(tok, chat(tok, prompts[i:i+batch_size]), device=model_device(model))
         pos = position_ids(enc["attention_mask"])
-        out.append(model(**enc, position_ids=pos, logits_to_keep=1).logits[:, -1].float())
+        out.append(last_logits(model, **enc, position_ids=pos).float())
     return torch.cat(out)
 
 

@@ -17,7 +17,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 from dataclasses import astuple
 from .timing import stage
-from .models import (chat, encode, cache_rows, model_fingerprint, numerics_tag, cache_dir, rtol, model_device,
+from .models import (chat, encode, cache_rows, LAST_POSITION, model_fingerprint, numerics_tag,
+                             cache_dir, rtol, model_device,
                               RunOpts, run_opts)
 from .steer import steering, greedy
 
@@ -130,7 +131,8 @@ def prefix_cache(model, enc, k: int, st=None):
     own = [vals.index(float(x)) for x in p] if per_row else [0] * B
     ids = enc["input_ids"][:1, :k].expand(len(vals), k)
     if per_row: st.param = vals
-    try: out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
+    try: out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True,
+                    logits_to_keep=LAST_POSITION)
     finally:
         if per_row: st.param = p
     return cache_rows(out.cache, own)

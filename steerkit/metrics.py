@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 import pandas as pd
 from .timing import stage
-from .models import position_ids, model_device, package_dir, cache_rows
+from .models import position_ids, model_device, package_dir, cache_rows, LAST_POSITION
 
 # %% ../nbs/07_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
@@ -216,7 +216,8 @@ def prefix_logprobs(model, rows, batch_size:int=16):
     for i in range(0, len(P), batch_size):
         pre = P[i:i + batch_size]
         ids, am = (_pad(x, 0, "left").to(dev) for x in (pre, [[1] * len(p) for p in pre]))
-        out = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), use_cache=True, logits_to_keep=1)
+        out = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), use_cache=True,
+                    logits_to_keep=LAST_POSITION)
         todo = sorted([(r, j, *x) for j, p in enumerate(pre) for r, *x in groups[p]], key=lambda x: len(x[2]))
         for k in range(0, len(todo), batch_size):
             part = todo[k:k + batch_size]; r = torch.tensor([x[0] for x in part])

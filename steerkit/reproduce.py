@@ -7,7 +7,7 @@ __all__ = ['ENTRY_KEYS', 'REQUIRED_SETS', 'INJECTED', 'COMMAND_ENV', 'PROV_COLUM
            'ReproductionError', 'toy_paper', 'default_manifest', 'load_manifest', 'notebook_parameters',
            'check_parameters', 'run_notebook', 'check_outputs', 'repo_root', 'git_state', 'run_command', 'provenance',
            'provenance_line', 'write_csv', 'write_md', 'save_figure', 'read_provenance', 'time_left', 'run_profile',
-           'stage_profile', 'write_profiles', 'reproduce']
+           'stage_profile', 'write_profiles', 'expected_times', 'reproduce']
 
 # %% ../nbs/19_reproduce.ipynb #a31f3997
 import ast, json, tempfile, time, os, re, sys, subprocess, textwrap, importlib.util
@@ -414,6 +414,17 @@ def _out_dir(mode: str, m: dict, out_dir=None) -> Path:
                    else tempfile.mkdtemp(prefix=f"steerkit-{mode}-"))
     return Path(out_dir).resolve()
 
+# %% ../nbs/19_reproduce.ipynb #a06c24c5
+def _read_timings(path):
+    try: return pd.read_csv(path)
+    except (OSError, ValueError): return None
+
+def expected_times(mode: str, m: dict, runs) -> dict:
+    """Each notebook's wall time in the previous run: the `timings.csv` in `runs`, else the committed run of `mode`
+    (full or paper) beside the manifest."""
+    kept = _out_dir(mode, m)/"_runs"/"timings.csv" if mode in ("full", "paper") else None
+    return {**(_expected(_read_timings(kept)) if kept else {}), **_expected(_read_timings(Path(runs)/"timings.csv"))}
+
 # %% ../nbs/19_reproduce.ipynb #c8821508
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
               progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
@@ -431,9 +442,8 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
     runs = out_dir/"_runs"; runs.mkdir(parents=True, exist_ok=True)
     rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), **place,
                  record=str(runs/e["notebook"].name)) for e in m["notebooks"]]
-    try: prev = pd.read_csv(runs/"timings.csv")          # rows of notebooks this run does not touch are kept
-    except Exception: prev = None
-    expected, done, names = _expected(prev), {}, [r["notebook"] for r in rows]
+    prev = _read_timings(runs/"timings.csv")              # rows of notebooks this run does not touch are kept
+    expected, done, names = expected_times(mode, m, runs), {}, [r["notebook"] for r in rows]
     def table():
         df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "device", "dtype", "record"])
         full = (df if prev is None or "notebook" not in prev

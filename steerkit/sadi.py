@@ -11,7 +11,7 @@ import torch
 from .timing import stage
 from .models import model_fingerprint
 from .adapters import adapter, add_hook
-from .models import position_ids, model_device
+from .models import position_ids, model_device, last_logits
 from .metrics import caa_ab_prob
 from .caa import ab_batches
 from .methods import Vectors, Spec, Setting, Contrast, register
@@ -92,7 +92,7 @@ def official_logits(model, enc, v: Vectors, s: float, pos: int = -1) -> torch.Te
         return f
     for make in (grab, put):
         hooks = [add_hook(*ad.site_module(l, site), make(l)) for l in range(ad.n_layers)]
-        try: logits = model(**kw, logits_to_keep=1).logits[:, -1]
+        try: logits = last_logits(model, **kw)
         finally:
             for h in hooks: h.remove()
     return logits

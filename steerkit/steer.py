@@ -13,7 +13,7 @@ from typing import Callable
 from fastcore.basics import patch
 import torch
 from .adapters import adapter, add_hook, as_layers
-from .models import chat, encode, rtol, model_device
+from .models import chat, encode, rtol, model_device, LAST_POSITION
 from .operators import Operator
 
 # %% ../nbs/05_steer.ipynb #04a18c34
@@ -188,6 +188,7 @@ def greedy(model, enc, max_new_tokens=16, use_cache=True, cache=None):
     of the batch's first tokens (they are not run again)."""
     kw = {} if cache is None else dict(cache=cache)
     out = model.generate(**enc, **kw, max_new_tokens=max_new_tokens, do_sample=False, use_cache=use_cache,
+                         logits_to_keep=LAST_POSITION,
                          output_logits=True, return_dict_in_generate=True, pad_token_id=model.config.pad_token_id,
                          top_p=None, top_k=None, temperature=None)
     return out.sequences[:, enc["input_ids"].shape[1]:], torch.stack(out.logits, 1)

@@ -246,6 +246,8 @@ RECIPES.update({
     "models.chat": lambda c, f: check(f(c.tok, "Hi", system="Be brief.", responses=["Hello"]), lambda s: len(s) == 1 and s[0].endswith("Hello")),
     "models.encode": lambda c, f: check(f(c.tok, K.models.chat(c.tok, PROMPTS)), lambda e: e["input_ids"].shape[0] == 2),
     "models.position_ids": lambda c, f: eq(f(torch.tensor([[0, 1, 1], [1, 1, 1]])).tolist(), [[0, 0, 1], [0, 1, 2]]),
+    "models.last_logits": lambda c, f: check(f(c.m, **c.enc, position_ids=K.models.position_ids(c.enc["attention_mask"])),
+                                             lambda lg: torch.allclose(lg, c.logits[:, -1], atol=1e-5)),
     "models.answer_mask": lambda c, f: check(f(c.tok, PROMPTS, c.resp[1]), lambda a: a.dtype == torch.bool and a.any(1).all()),
     "models.answer_rows": lambda c, f: check(f(c.tok, PROMPTS, COMPLY), lambda rs: [sum(m) for _, m in rs] == c.resp[2].sum(1).tolist()),
     "models.rtol": lambda c, f: check(f(), lambda r: 0 < r < 1e-3),
@@ -912,6 +914,13 @@ def _(c, f):
     man = K.reproduce.toy_paper(c.tmp/"paper"); out = c.tmp/"out"; out.mkdir()
     (out/"one.txt").write_text("x\n"); (out/"two.csv").write_text("i\n")
     return eq(f(man, out), [out/"one.txt", out/"two.csv"])
+
+@recipe("reproduce.expected_times")
+def _(c, f):
+    man = K.reproduce.load_manifest(K.reproduce.toy_paper(c.tmp/"paper")); runs = c.tmp/"runs"; runs.mkdir()
+    pd.DataFrame(dict(notebook=["one.ipynb", "two.ipynb"], status=["ok", "failed"], wall_s=[3.0, 1.0])).to_csv(
+        runs/"timings.csv", index=False)
+    return eq((f("quick", man, runs), f("quick", man, c.tmp/"none")), ({"one.ipynb": 3.0}, {}))
 
 @recipe("reproduce.run_notebook")
 def _(c, f):
