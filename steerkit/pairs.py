@@ -85,9 +85,10 @@ def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_
         chunk = jobs[s:s + batch_size]
         ids, am, rm, P = _answer_batch([parts[i] for i, _ in chunk], pad_id, dev)
         vals = None if m is None or m.param_name is None else [values[j] for _, j in chunk]
+        keep = torch.arange(P - 1, ids.shape[1])     # only the positions that predict answer tokens are projected
         with (nullcontext() if m is None else m.apply(model, vals, prompt_len=P)):
-            logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am)).logits
-        lp = sequence_logprobs(logits, ids, rm)[0].cpu().numpy()
+            logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), logits_to_keep=keep).logits
+        lp = sequence_logprobs(logits, ids[:, P - 1:], rm[:, P - 1:])[0].cpu().numpy()
         for r, (i, j) in enumerate(chunk): out[j, i] = lp[r]
     return out
 
