@@ -419,11 +419,11 @@ def _read_timings(path):
     try: return pd.read_csv(path)
     except (OSError, ValueError): return None
 
-def expected_times(mode: str, m: dict, runs) -> dict:
-    """Each notebook's wall time in the previous run: the `timings.csv` in `runs`, else the committed run of `mode`
-    (full or paper) beside the manifest."""
+def expected_times(mode: str, m: dict, prev=None) -> dict:
+    """Each notebook's wall time in the previous run: `prev` (the out folder's `timings.csv`, read), else the committed
+    run of `mode` (full or paper) beside the manifest."""
     kept = _out_dir(mode, m)/"_runs"/"timings.csv" if mode in ("full", "paper") else None
-    return {**(_expected(_read_timings(kept)) if kept else {}), **_expected(_read_timings(Path(runs)/"timings.csv"))}
+    return {**(_expected(_read_timings(kept)) if kept else {}), **_expected(prev)}
 
 # %% ../nbs/19_reproduce.ipynb #c8821508
 def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str=None, kernel:str="steerkit",
@@ -443,7 +443,7 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
     rows = [dict(notebook=e["notebook"].name, status="not run", wall_s=float("nan"), **place,
                  record=str(runs/e["notebook"].name)) for e in m["notebooks"]]
     prev = _read_timings(runs/"timings.csv")              # rows of notebooks this run does not touch are kept
-    expected, done, names = expected_times(mode, m, runs), {}, [r["notebook"] for r in rows]
+    expected, done, names = expected_times(mode, m, prev), {}, [r["notebook"] for r in rows]
     def table():
         df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "device", "dtype", "record"])
         full = (df if prev is None or "notebook" not in prev
