@@ -20,7 +20,7 @@ from .timing import stage
 from .models import (chat, encode, cache_rows, LAST_POSITION, model_fingerprint, numerics_tag,
                              cache_dir, rtol, model_device,
                               RunOpts, run_opts)
-from .steer import steering, greedy
+from .steer import steering, decode
 
 # %% ../nbs/06_generate.ipynb #6baae8d8
 def response_mask(new_ids, eos_ids) -> torch.Tensor:
@@ -36,10 +36,10 @@ def greedy_self_ppl(logits, new_ids, mask) -> torch.Tensor:
 
 def tie_margin(logits, mask) -> torch.Tensor:
     """Per row: the smallest gap between the two best logits over the generated steps, relative to the largest
-    |logit|."""
+    |logit| over those steps."""
     top2 = logits.float().topk(2, -1).values
     gap = (top2[..., 0] - top2[..., 1]).masked_fill(~mask, float("inf"))
-    return gap.min(1).values / logits.float().abs().amax((1, 2)).clamp(min=1e-30)
+    return gap.min(1).values / logits.float().abs().amax(-1).masked_fill(~mask, 0).amax(1).clamp(min=1e-30)
 
 # %% ../nbs/06_generate.ipynb #966270bd
 def eos_ids(model, tok) -> list:
@@ -143,7 +143,8 @@ def _generate_batch(model, tok, prompts, ivs, params, phase, system, max_new_tok
     enc, k = prefix_layout(tok, chat(tok, prompts, system=system), device)
     P = enc["input_ids"].shape[1]                                   # where the prompt ends, for every phase
     with (nullcontext() if ivs is None else steering(model, ivs, param=params, phase=phase, prompt_len=P)) as st:
-        new, logits = greedy(model, enc, max_new_tokens, cache=prefix_cache(model, enc, k, st) if k else None)
+        new, logits = decode(model, enc, max_new_tokens, eos, cache=prefix_cache(model, enc, k, st) if k else None,
+                             st=st)                             # each row dropped once it has ended
     mask = response_mask(new, eos)
     return new, mask, greedy_self_ppl(logits, new, mask), tie_margin(logits, mask)
 

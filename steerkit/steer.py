@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PHASES', 'Intervention', 'interventions', 'Steering', 'steering', 'steers_before_last', 'greedy', 'Agreement',
-           'greedy_agreement', 'cache_equivalence', 'batch_vs_alone', 'per_row_gap']
+           'greedy_agreement', 'decode', 'cache_equivalence', 'batch_vs_alone', 'per_row_gap']
 
 # %% ../nbs/05_steer.ipynb #b1de2626
 import math
@@ -13,7 +13,8 @@ from typing import Callable
 from fastcore.basics import patch
 import torch
 from .adapters import adapter, add_hook, as_layers
-from .models import chat, encode, rtol, model_device, LAST_POSITION
+from .models import chat, encode, rtol, model_device, LAST_POSITION, cache_rows
+from transformers import DynamicCache
 from .operators import Operator
 
 # %% ../nbs/05_steer.ipynb #04a18c34
@@ -219,6 +220,43 @@ def greedy_agreement(a, b, rel: float = None) -> Agreement:
     gap = (la.float() - lb.float()).abs().amax(-1).cpu()
     mg = gap[cmp].max().item()
     return Agreement(mg <= tol, mg, tol, int(cmp.sum()), B * S, int(diff.any(1).sum()))
+
+# %% ../nbs/05_steer.ipynb #8ffc3d88
+def _follow(st, p0, r0, live):
+    "Steering `st` (or None) for batch rows `live` only, of the rows its parameters `p0` and flags `r0` were made for."
+    if st is None: return
+    if p0 is not None and torch.as_tensor(p0).ndim > 0: st.param = torch.as_tensor(p0)[live.cpu()]
+    if r0 is not None: st.rows = r0[live.cpu()]
+
+@torch.no_grad()
+def decode(model, enc, max_new_tokens, eos, cache=None, st=None):
+    """Greedy decoding of a padded batch that drops each row once it has produced a token of `eos`: `(new_ids,
+    logits)` as `greedy`'s up to each row's end, then the pad token and zero logits. `cache`: a KV cache of the batch's
+    first tokens; `st`: the `Steering` in force (its per-row parameters and flags follow the rows left)."""
+    ids, am = enc["input_ids"], enc["attention_mask"]
+    (B, _), dev, pad = ids.shape, ids.device, model.config.pad_token_id
+    pad, stop = list(eos)[0] if pad is None else pad, torch.as_tensor(list(eos), device=dev)
+    cache = DynamicCache(config=model.config) if cache is None else cache
+    pos = (am.long().cumsum(-1) - 1).masked_fill(am == 0, 1)            # as `generate`: positions skip the padding
+    past, live, new, logits = cache.get_seq_length(), torch.arange(B, device=dev), None, None
+    x, p, last, (p0, r0) = ids[:, past:], pos[:, past:], pos[:, -1], (None, None) if st is None else (st.param, st.rows)
+    try:
+        for s in range(max_new_tokens):
+            lg = model(input_ids=x, attention_mask=am, position_ids=p, cache=cache, use_cache=True,
+                       logits_to_keep=LAST_POSITION).logits[:, -1].float()
+            if logits is None:
+                logits, new = lg.new_zeros(B, max_new_tokens, lg.shape[-1]), ids.new_full((B, max_new_tokens), pad)
+            nxt = lg.argmax(-1); logits[live, s], new[live, s] = lg, nxt
+            go = ~torch.isin(nxt, stop)
+            if not go.any() or s == max_new_tokens - 1: break
+            if not go.all():
+                live, nxt, am, last = live[go], nxt[go], am[go], last[go]
+                cache = cache_rows(cache, go.nonzero()[:, 0]); _follow(st, p0, r0, live)
+            am, last = torch.cat([am, am.new_ones(len(live), 1)], 1), last + 1
+            x, p = nxt[:, None], last[:, None]
+    finally:
+        if st is not None: st.param, st.rows = p0, r0
+    return new[:, :s + 1], logits[:, :s + 1]
 
 # %% ../nbs/05_steer.ipynb #ac39d4c0
 def cache_equivalence(model, enc, ivs, param=None, phase="all", max_new_tokens=12) -> Agreement:

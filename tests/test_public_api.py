@@ -468,6 +468,9 @@ RECIPES.update({
     "steer.Intervention": lambda c, f: check(f(1, "resid_in", lambda h, p: h), lambda iv: iv.layer == 1),
     "steer.interventions": lambda c, f: check(f(lambda h, p: h, [0, 1], ["resid_in", "mlp_out"]), lambda ivs: len(ivs) == 4),
     "steer.greedy": lambda c, f: check(f(c.m, c.enc, 3), lambda tl: tl[0].shape == (2, 3) and tl[1].shape[:2] == (2, 3)),
+    "steer.decode": lambda c, f: check(f(c.m, c.enc, 3, [int(c.greedy[0][0, 0])]),    # row 0 ends at its first token
+                                       lambda tl: tl[0].shape[0] == 2 and tl[0][0, 0] == c.greedy[0][0, 0]
+                                       and bool((tl[1][0, 1:] == 0).all())),
     "steer.Agreement": lambda c, f: check(f(True, 0.0, 1e-3, 4, 4, 0), lambda a: bool(a)),
     "steer.greedy_agreement": lambda c, f: check(f(c.greedy, c.greedy), lambda a: a.ok and a.max_gap == 0 and a.compared == 6),
     "steer.cache_equivalence": lambda c, f: check(f(c.m, c.enc, _ss_ivs(c), param=90, max_new_tokens=3), lambda a: a.total == 6),
