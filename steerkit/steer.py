@@ -13,7 +13,7 @@ from typing import Callable
 from fastcore.basics import patch
 import torch
 from .adapters import adapter, add_hook, as_layers
-from .models import chat, encode, rtol, model_device, LAST_POSITION, cache_rows
+from .models import chat, encode, rtol, model_device, LAST_POSITION, cache_rows, position_ids
 from transformers import DynamicCache
 from .operators import Operator
 
@@ -237,7 +237,7 @@ def decode(model, enc, max_new_tokens, eos, cache=None, st=None):
     (B, _), dev, pad = ids.shape, ids.device, model.config.pad_token_id
     pad, stop = list(eos)[0] if pad is None else pad, torch.as_tensor(list(eos), device=dev)
     cache = DynamicCache(config=model.config) if cache is None else cache
-    pos = (am.long().cumsum(-1) - 1).masked_fill(am == 0, 1)            # as `generate`: positions skip the padding
+    pos = position_ids(am)                                              # as `generate`: positions skip the padding
     past, live, new, logits = cache.get_seq_length(), torch.arange(B, device=dev), None, None
     x, p, last, (p0, r0) = ids[:, past:], pos[:, past:], pos[:, -1], (None, None) if st is None else (st.param, st.rows)
     try:
