@@ -30,12 +30,12 @@ install: $(STAMP)
 
 # The README's test command: notebooks/library in sync and clean, every notebook's tests, the quick
 # reproduction of every paper table and figure, pytest (which checks the quick run's outputs).
-# Both cores kept busy: the converted model made once, then the quick reproduction, the determinism test's second run
-# of three quick notebooks (fresh kit cache), nbdev_test and the tests that do not read the quick outputs (pytest-xdist,
-# 2 workers) side by side, every process single-threaded so that none waits on another's OpenMP threads; then the tests
-# of the quick outputs. `make -O` prints each part's output whole when it ends.
+# Both cores kept busy: the converted model and the merged organism made once (kit cache), then the quick reproduction,
+# the determinism test's second run of three quick notebooks (fresh kit cache), nbdev_test and the tests that do not read
+# the quick outputs (pytest-xdist, 2 workers) side by side, every process single-threaded so that none waits on another's
+# OpenMP threads; then the tests of the quick outputs. `make -O` prints each part's output whole when it ends.
 test: install check-sync
-	$(BIN)/python -c "from steerkit.models import embedded_tokenizer; embedded_tokenizer()"
+	$(BIN)/python -c "from steerkit.models import load_model; load_model('embedded-refusal', device='cpu')"
 	$(MAKE) --no-print-directory -j3 -O OMP_NUM_THREADS=1 quick pytest-core nbtest quick-again
 	$(MAKE) --no-print-directory pytest-quick
 

@@ -92,7 +92,17 @@ def _capture_hook(out: dict, key: str, state: dict, positions, n_post: int):
         elif positions == "mean_response": v = (x * m[..., None]).sum(1) / m.sum(1, keepdim=True)
         else: v = x[m]
         out[key].append(v.float().cpu())
+        state["seen"].add(key)
+        if state["stop"] and len(state["seen"]) == len(out): raise _AllSeen   # nothing above can change what was kept
     return fn
+
+class _AllSeen(Exception): "Raised by the last hook of a capture pass: every requested site has been seen."
+
+def _pass(base, enc, state):
+    "One forward pass of `capture` through the base model, ended early once every hook has seen its site."
+    state["seen"], attn = set(), enc["attention_mask"]
+    try: base(input_ids=enc["input_ids"], attention_mask=attn, position_ids=position_ids(attn), use_cache=False)
+    except _AllSeen: pass
 
 # %% ../nbs/03_capture.ipynb #5aed3894
 @torch.no_grad()
@@ -112,7 +122,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     layers = [ad.check_layer(l) for l in (range(ad.n_layers) if layers is None else as_layers(layers))]
     texts = _texts(tok, prompts, responses, system, template)
     n_post = n_post_instruction(tok)
-    out, state = {site_key(l, s): [] for l in layers for s in sites}, {}
+    out, state = {site_key(l, s): [] for l in layers for s in sites}, dict(stop=not hasattr(model, "hf_device_map"))
     handles = [add_hook(*ad.site_module(l, s), _capture_hook(out, site_key(l, s), state, positions, n_post))
                for l in layers for s in sites]
     base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
@@ -125,7 +135,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
             state["mask"] = _select(attn.cpu(), positions, rm, n_post).to(dev)
             if positions == "mean_response" and (state["mask"].sum(1) == 0).any():
                 raise ValueError("Some responses are empty after tokenization: every response needs at least one token")
-            base(input_ids=enc["input_ids"], attention_mask=attn, position_ids=position_ids(attn), use_cache=False)
+            _pass(base, enc, state)
     finally:
         for h in handles: h.remove()
     acts = Activations({k: torch.cat(v) for k, v in out.items()}, meta=dict(

@@ -7,9 +7,9 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
            'RUN_FIELDS', 'cache_dir', 'package_dir', 'environ', 'embedded_gguf_path', 'ModelUnavailableError',
            'available_devices', 'resolve_device', 'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag',
            'place_model', 'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256',
-           'merge_lora', 'load_adapter', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat', 'encode',
-           'position_ids', 'answer_mask', 'last_logits', 'answer_rows', 'cache_rows', 'rtol', 'rel_gap', 'RunOpts',
-           'run_opts', 'deprecated', 'renamed_attr']
+           'merge_lora', 'load_adapter', 'model_caches', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat',
+           'encode', 'position_ids', 'answer_mask', 'last_logits', 'answer_rows', 'cache_rows', 'rtol', 'rel_gap',
+           'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, shutil
@@ -81,11 +81,15 @@ def _convert_embedded(dest: Path):
     if hasattr(cfg, "quantization_config"): del cfg.quantization_config
     clean = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     clean.load_state_dict(m.state_dict())
-    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")   # one per process: processes started together each convert
-    clean.save_pretrained(tmp); tok.save_pretrained(tmp)
+    _save_cached(clean, tok, dest)
+
+def _save_cached(model, tok, dest: Path):
+    "Write `model` + `tok` into the kit cache folder `dest` atomically (a process that finds `dest` finds it whole)."
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")   # one per process: processes started together each write
+    model.save_pretrained(tmp); tok.save_pretrained(tmp)
     if dest.exists() and not (dest/"model.safetensors").exists(): shutil.rmtree(dest, ignore_errors=True)   # broken
-    try: tmp.rename(dest)                 # atomic: an interrupted conversion never leaves a half-written cache
-    except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process's conversion came first: keep it
+    try: tmp.rename(dest)                 # atomic: an interrupted write never leaves a half-written cache
+    except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process's copy came first: keep it
 
 # %% ../nbs/00_models.ipynb #5e53c53b
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -184,10 +188,9 @@ def load_model(name: str = EMBEDDED, dtype="auto", device="auto", local_files_on
     device = resolve_device(device) if device_map is None else None
     dtype = resolve_dtype(dtype, device or resolve_device("auto"))
     place = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
-    # the adapter is checked and merged in float32 on the CPU, then the model is placed
+    # the adapter is checked and merged in float32 on the CPU (once: then read from the kit cache), then placed
     if name == EMBEDDED_REFUSAL:
-        model, tok = load_model(EMBEDDED, dtype=torch.float32, device="cpu")
-        load_adapter(model)
+        model, tok = _organism()
         model = place_model(model, device, dtype, **place)
         LOAD_TIMES[name] = time.time() - t0
         return _finish(model, tok, name)
@@ -270,9 +273,8 @@ def merge_lora(model, tensors: dict, scale: float) -> int:
     return len(names)
 
 # %% ../nbs/00_models.ipynb #61608d63
-def load_adapter(model, path=None) -> dict:
-    "Check and merge the LoRA adapter in `path` (default: the shipped organism) into `model`; returns its provenance."
-    from safetensors.torch import load_file
+def _adapter_record(path=None) -> tuple:
+    "`(provenance, adapter file)` of the LoRA adapter in `path` (default: the shipped organism), checked and intact."
     d = Path(path) if path is not None else organism_dir()
     fix = "reinstall steerkit (`pip install -e .`) or rebuild it with `steerkit organism --out DIR`"
     prov_f, ad_f = d/"provenance.json", d/"adapter.safetensors"
@@ -281,6 +283,12 @@ def load_adapter(model, path=None) -> dict:
     prov = json.loads(prov_f.read_text())
     if file_sha256(ad_f) != prov["adapter_sha256"]:
         raise AdapterError(f"{ad_f} is corrupt (its sha256 differs from the one in provenance.json); {fix}")
+    return prov, ad_f
+
+def load_adapter(model, path=None) -> dict:
+    "Check and merge the LoRA adapter in `path` (default: the shipped organism) into `model`; returns its provenance."
+    from safetensors.torch import load_file
+    prov, ad_f = _adapter_record(path)
     fp = model_fingerprint(model)
     if fp != prov["base_fingerprint"]:
         raise AdapterError(f"This adapter was trained on base model {prov['base']} "
@@ -290,6 +298,30 @@ def load_adapter(model, path=None) -> dict:
     merge_lora(model, t, prov["recipe"]["alpha"] / prov["recipe"]["r"])
     model.config.steerkit_adapter = dict(sha256=prov["adapter_sha256"], recipe=prov["recipe"])
     return prov
+
+# %% ../nbs/00_models.ipynb #f7781e8d
+def _organism_cache(prov) -> Path:
+    "The kit-cache folder of the organism merged from the adapter in `prov` (named by its and its base's hash)."
+    return cache_dir()/f"smollm2-135m-refusal-{prov['adapter_sha256'][:16]}-{prov['base_fingerprint']}"
+
+def model_caches() -> list:
+    """The kit cache's model folders (the converted embedded model, merged organisms): weights, never results. A fresh
+    kit cache that links them reuses the conversions and recomputes everything else."""
+    return sorted(d for d in cache_dir().glob("smollm2-135m-*")
+                  if ".tmp" not in d.name and (d/"model.safetensors").is_file())
+
+def _organism():
+    "`(model, tok)`: the shipped organism, float32 on the CPU: merged on the first load, then read from the kit cache."
+    prov, _ = _adapter_record()
+    d = _organism_cache(prov)
+    if (d/"model.safetensors").exists():
+        tok, model = AutoTokenizer.from_pretrained(d), AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32)
+    else:
+        model, tok = load_model(EMBEDDED, dtype=torch.float32, device="cpu")
+        load_adapter(model)
+        _save_cached(model, tok, d)
+    model.config.steerkit_adapter = dict(sha256=prov["adapter_sha256"], recipe=prov["recipe"])
+    return model, tok
 
 # %% ../nbs/00_models.ipynb #b33d8184
 TINY_FAMILIES = ("llama", "qwen2", "mistral", "gemma2", "qwen3", "gemma3_text", "phi3")

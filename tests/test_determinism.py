@@ -2,8 +2,9 @@
 
 The cheap quick paper notebooks that write tables (`RERUN`: F1 norm checks, F2 layer statistics, T1/T2 main comparison
 with its generated rows) run again with `steerkit reproduce --quick --only ...` into a temporary directory, with a fresh,
-empty kit cache (`$STEERKIT_CACHE`; only the converted embedded model is linked in, so nothing generated before is reused),
-and every .csv, .md and .json table they declare in the manifest is compared with the one the quick reproduction wrote.
+empty kit cache (`$STEERKIT_CACHE`; only the converted embedded model and the merged organism are linked in, so nothing
+generated before is reused), and every .csv, .md and .json table they declare in the manifest is compared with the one the
+quick reproduction wrote.
 Only wall times are ignored (`TIMING`), and F1's worst in-plane angle errors (`ROUNDING_ROW`) are compared by their
 verdicts: such an error is itself a rounding error (its bound is per row, from the token's in-plane norm), so two
 planes equal to rounding give different worst errors (measured: 3.7e-4 vs 7.3e-4 deg in fp32, 11.0 vs 10.x deg in bf16)
@@ -167,14 +168,14 @@ def _complete(out: Path, entries) -> bool:
 
 def second_run(dest: Path) -> tuple:
     """The second quick run of the `RERUN` notebooks into `dest/out`, from a fresh, empty kit cache `dest/cache` (only the
-    converted embedded model linked in, so nothing generated before is reused); `(out, cache)`. `make test` runs it
-    beside the first (`python tests/test_determinism.py DEST`, exported as STEERKIT_QUICK_AGAIN)."""
-    from steerkit.models import cache_dir
-    model = cache_dir()/"smollm2-135m-instruct"                # the converted embedded model: reused, not regenerated
+    converted embedded model and the merged organism linked in, so nothing generated before is reused); `(out, cache)`.
+    `make test` runs it beside the first (`python tests/test_determinism.py DEST`, exported as STEERKIT_QUICK_AGAIN)."""
+    from steerkit.models import model_caches
     fresh, out = dest/"cache", dest/"out"
     if fresh.exists(): shutil.rmtree(fresh)
     fresh.mkdir(parents=True)
-    if model.is_dir(): (fresh/model.name).symlink_to(model, target_is_directory=True)
+    for model in model_caches():         # the converted embedded model, the merged organism: weights, not regenerated
+        (fresh/model.name).symlink_to(model, target_is_directory=True)
     with patch.dict(os.environ, STEERKIT_CACHE=str(fresh)):    # the paper notebooks' kernels inherit the environment
         reproduce("quick", out_dir=out, only=",".join(RERUN), progress=False)
     return out, fresh

@@ -204,8 +204,7 @@ def ctx(tmp_path_factory):
     cache's converted embedded model, which `tiny_model` takes its tokenizer from) and the Hugging Face hub is offline."""
     root = tmp_path_factory.mktemp("public_api")
     cache = root/"kit_cache"; cache.mkdir()
-    real = Path(os.environ.get("STEERKIT_CACHE") or Path.home()/".cache"/"steerkit")/"smollm2-135m-instruct"
-    if (real/"model.safetensors").is_file(): (cache/real.name).symlink_to(real.resolve(), target_is_directory=True)
+    for real in K.models.model_caches(): (cache/real.name).symlink_to(real.resolve(), target_is_directory=True)
     env = dict(STEERKIT_CACHE=str(cache), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                MPLBACKEND="Agg", TOKENIZERS_PARALLELISM="false")
     old = {k: os.environ.get(k) for k in env}
@@ -239,6 +238,8 @@ RECIPES.update({
     "models.model_fingerprint": lambda c, f: check(f(c.m), lambda s: isinstance(s, str) and len(s) == 16 and s != f(c.other)),
     "models.AdapterError": lambda c, f: raises(f, K.models.load_adapter, c.fresh(), c.tmp),
     "models.organism_dir": lambda c, f: check(f(), lambda p: (p/"provenance.json").is_file()),
+    "models.model_caches": lambda c, f: check(f(), lambda ds: "smollm2-135m-instruct" in [d.name for d in ds]
+                                              and all((d/"model.safetensors").is_file() for d in ds)),
     "models.file_sha256": lambda c, f: check(f(K.models.organism_dir()/"provenance.json"), lambda s: len(s) == 64),
     "models.embedded_tokenizer": lambda c, f: check(f(), lambda t: t.padding_side == "left" and len(t) > 1000),
     "models.tiny_config": lambda c, f: check(f("qwen2", n_layers=2, d=32), lambda cf: cf.num_hidden_layers == 2),
