@@ -229,24 +229,26 @@ def _follow(st, p0, r0, live):
     if r0 is not None: st.rows = r0[live.cpu()]
 
 @torch.no_grad()
-def decode(model, enc, max_new_tokens, eos, cache=None, st=None):
+def decode(model, enc, max_new_tokens, eos, cache=None, st=None, keep=None):
     """Greedy decoding of a padded batch that drops each row once it has produced a token of `eos`: `(new_ids,
     logits)` as `greedy`'s up to each row's end, then the pad token and zero logits. `cache`: a KV cache of the batch's
-    first tokens; `st`: the `Steering` in force (its per-row parameters and flags follow the rows left)."""
+    first tokens; `st`: the `Steering` in force (its per-row parameters and flags follow the rows left); `keep`: what
+    to keep of each step instead of its logits, `keep(logits, tokens) -> (rows, k)` (then zeros after a row's end)."""
     ids, am = enc["input_ids"], enc["attention_mask"]
     (B, _), dev, pad = ids.shape, ids.device, model.config.pad_token_id
     pad, stop = list(eos)[0] if pad is None else pad, torch.as_tensor(list(eos), device=dev)
     cache = DynamicCache(config=model.config) if cache is None else cache
     pos = position_ids(am)                                              # as `generate`: positions skip the padding
-    past, live, new, logits = cache.get_seq_length(), torch.arange(B, device=dev), None, None
+    past, live, new, out = cache.get_seq_length(), torch.arange(B, device=dev), None, None
     x, p, last, (p0, r0) = ids[:, past:], pos[:, past:], pos[:, -1], (None, None) if st is None else (st.param, st.rows)
     try:
         for s in range(max_new_tokens):
             lg = model(input_ids=x, attention_mask=am, position_ids=p, cache=cache, use_cache=True,
                        logits_to_keep=LAST_POSITION).logits[:, -1].float()
-            if logits is None:
-                logits, new = lg.new_zeros(B, max_new_tokens, lg.shape[-1]), ids.new_full((B, max_new_tokens), pad)
-            nxt = lg.argmax(-1); logits[live, s], new[live, s] = lg, nxt
+            nxt = lg.argmax(-1); kept = lg if keep is None else keep(lg, nxt)
+            if out is None:
+                out, new = kept.new_zeros(B, max_new_tokens, kept.shape[-1]), ids.new_full((B, max_new_tokens), pad)
+            out[live, s], new[live, s] = kept, nxt
             go = ~torch.isin(nxt, stop)
             if not go.any() or s == max_new_tokens - 1: break
             if not go.all():
@@ -256,7 +258,7 @@ def decode(model, enc, max_new_tokens, eos, cache=None, st=None):
             x, p = nxt[:, None], last[:, None]
     finally:
         if st is not None: st.param, st.rows = p0, r0
-    return new[:, :s + 1], logits[:, :s + 1]
+    return new[:, :s + 1], out[:, :s + 1]
 
 # %% ../nbs/05_steer.ipynb #ac39d4c0
 def cache_equivalence(model, enc, ivs, param=None, phase="all", max_new_tokens=12) -> Agreement:

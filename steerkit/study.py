@@ -67,7 +67,7 @@ class StudyConfig:
     n_items: int = 131          # capability items
     n_kl: int = 32              # harmless prompts for the KL drift
     rel_ppl: float = 1.25
-    batch_size: int = 64
+    batch_size: int = 128       # generation rows per batch (reference PPL: at most `evaluate.REF_BATCH`)
     n_everyday: int = 96        # everyday-style harmful requests, a second held-out test set (jailbreak direction)
     # harmless requests whose unsteered answers calibrate the coherence thresholds (`coherence_prompts`)
     n_coherence: int = 120

@@ -495,6 +495,12 @@ RECIPES["steer.steers_before_last"] = lambda c, f: eq([f(p) for p in K.steer.PHA
 RECIPES.update({
     "generate.response_mask": lambda c, f: eq(f(torch.tensor([[5, 2, 7], [5, 6, 7]]), [2]).tolist(), [[True, True, False], [True] * 3]),
     "generate.greedy_self_ppl": lambda c, f: check(f(c.greedy[1], c.greedy[0], torch.ones(2, 3)), lambda p: p.shape == (2,) and (p >= 1).all()),
+    "generate.step_stats": lambda c, f: check(f(c.greedy[1], c.greedy[0]), lambda s: s.shape == (2, 3, 3) and (s[..., 0] <= 0).all()
+                                              and (s[..., 1] >= 0).all() and (s[..., 2] > 0).all()),
+    "generate.self_ppl_from": lambda c, f: check(f(K.generate.step_stats(c.greedy[1], c.greedy[0]), torch.ones(2, 3)), lambda p: torch.equal(
+                                                 p, K.generate.greedy_self_ppl(c.greedy[1], c.greedy[0], torch.ones(2, 3)))),
+    "generate.tie_margin_from": lambda c, f: check(f(K.generate.step_stats(c.greedy[1], c.greedy[0]), torch.ones(2, 3, dtype=torch.bool)),
+                                                   lambda t: torch.equal(t, K.generate.tie_margin(c.greedy[1], torch.ones(2, 3, dtype=torch.bool)))),
     "generate.tie_margin": lambda c, f: check(f(c.greedy[1], torch.ones(2, 3, dtype=torch.bool)), lambda t: t.shape == (2,) and (t >= 0).all()),
     "generate.row_key": lambda c, f: check(f("fp", "ss", 90.0, "Hi", dict(max_new_tokens=3)), lambda k: len(k) == 24 and k != f("fp", "ss", 0.0, "Hi", {})),
     "generate.generate": lambda c, f: check(f(c.m, c.tok, PROMPTS, c.ss_m.ivs, params=90, method=c.ss_m.key, max_new_tokens=3,
