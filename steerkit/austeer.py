@@ -76,14 +76,16 @@ def austeer_from_betas(betas: dict, units, kind: str = "ffn", meta=None) -> Vect
                                   for l in sorted({l for l, _ in units})], meta)
 
 # %% ../nbs/11_austeer.ipynb #fe4a31c1
-def austeer_vectors(model, tok, items, k: int = 10, kind: str = "ffn", layers=None, progress=True) -> Vectors:
+def austeer_vectors(model, tok, items, k: int = 10, kind: str = "ffn", layers=None, progress=True,
+                    diffs: dict = None) -> Vectors:
     """AUSteer: momenta at every unit of the `kind` site, the global top-k units, one weight vector per layer holding
-    them."""
+    them. `diffs`: the per-pair differences at that site ({layer: (N, width)}) of a `site_diffs` capture already made
+    on `items` (with SADI's sites, say), used instead of a capture of its own."""
     if kind not in AUSTEER_SITES:
         raise ValueError(f"Unknown AUSteer site kind '{kind}': use one of {', '.join(AUSTEER_SITES)}")
     c = Contrast.of(items)
-    betas = {l: momentum(D)
-             for l, D in unit_diffs(model, tok, c, AUSTEER_SITES[kind], layers, progress=progress).items()}
+    if diffs is None: diffs = unit_diffs(model, tok, c, AUSTEER_SITES[kind], layers, progress=progress)
+    betas = {l: momentum(D) for l, D in diffs.items()}
     return austeer_from_betas(betas, select_units(betas, k), kind,
                               dict(fingerprint=model_fingerprint(model), n_items=len(c), kind_of_data=c.kind))
 

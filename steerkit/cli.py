@@ -119,12 +119,14 @@ def _jsonl_atomic(rows, path):
 
 # %% ../nbs/23_cli.ipynb #cfd69958
 def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_new_tokens=64, calibration=None,
-                 progress=True, device="auto", dtype="auto") -> pd.DataFrame:
+                 progress=True, device="auto", dtype="auto", batch_size: int = 64) -> pd.DataFrame:
     """The `generate` subcommand: answer every prompt of `prompts_file`, unsteered or with the frozen (or given)
-    parameter, on `device` in `dtype`; each line records them, and the dtype the calibration was made in."""
+    parameter, on `device` in `dtype`, `batch_size` prompts at a time; each line records them, and the dtype the
+    calibration was made in."""
     spec = get_spec(name)
     if spec.op is None and param is not None:
         raise ValueError(f"--param has no meaning with --method {spec.name} (unsteered)")
+    if batch_size < 1: raise ValueError(f"--batch-size must be at least 1 (prompts answered at once), got {batch_size}")
     prompts = read_prompts(prompts_file)
     m, tok = load_model(model_name, device=device, dtype=dtype)
     if spec.op is None: fz, source = spec.fit(m, tok), "unsteered"          # nothing to fit or freeze
@@ -143,7 +145,7 @@ def generate_cmd(model_name: str, name: str, prompts_file, out, param=None, max_
         raise ValueError(f"The calibration of {spec.name} carries no frozen {meth.param_name}: "
                          "calibrate it, or pass --param")
     df = generate(m, tok, prompts, meth.ivs, params=pv, method=meth.key, phase=meth.phase,
-                  max_new_tokens=max_new_tokens, cache=True, progress=progress)
+                  max_new_tokens=max_new_tokens, batch_size=batch_size, cache=True, progress=progress)
     fp, pname, pl = model_fingerprint(m), meth.param_name, model_placement(m)
     calib_dtype = (fz.meta.get("placement") or {}).get("dtype")
     rows = [dict(prompt=r.prompt, response=r.response, method=spec.name, param=pv, param_name=pname,
@@ -261,6 +263,7 @@ def _steers(sub):
     g.add_argument("--prompts", required=True, help="text file, one prompt per line, or JSONL with a 'prompt' field")
     g.add_argument("--out", required=True, help="output JSONL, one line per prompt")
     g.add_argument("--max-new-tokens", type=int, default=64)
+    g.add_argument("--batch-size", type=int, default=64, help="prompts answered at once (fewer: less memory)")
     g.add_argument("--calibration", default=None, help="frozen calibration directory (default: the kit's cache)")
     for x in (c, g): _placed(x)
 
@@ -310,7 +313,8 @@ def main(argv=None):
                           calib_prompts=a.calib_prompts, pairs=a.pairs, neutral=a.neutral, behaviour=a.behaviour,
                           grid=a.grid, n_fit=int(a.n_fit) if a.n_fit > 1 else a.n_fit, **pl)
         elif a.cmd == "generate":
-            generate_cmd(a.model, a.method, a.prompts, a.out, a.param, a.max_new_tokens, a.calibration, **pl)
+            generate_cmd(a.model, a.method, a.prompts, a.out, a.param, a.max_new_tokens, a.calibration,
+                         batch_size=a.batch_size, **pl)
         elif a.cmd == "bench":
             a.only, a.model, a.manifest = ",".join(BENCH_NOTEBOOKS), None, None; _reproduce(a)
         elif a.cmd == "serve": _serve(a)

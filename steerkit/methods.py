@@ -22,7 +22,7 @@ from .models import model_fingerprint, model_placement, renamed_attr
 from .adapters import adapter, as_layers
 from .operators import make_operator, OPERATORS
 from .steer import Intervention, PHASES, steering
-from .capture import capture, parse_site_key
+from .capture import capture, capture_pairs, parse_site_key
 
 # %% ../nbs/09_methods.ipynb #d7de6e83
 class VectorsError(ValueError):
@@ -281,9 +281,13 @@ def reading(self: Contrast, reads: str = "chat", paired: bool = False) -> list:
 @patch
 def acts(self: Contrast, model, tok, reads: str = "chat", sites=None, layers=None, paired: bool = False,
          batch_size: int = 16, progress=True) -> tuple:
-    "`(pos, neg)` `Activations` at `sites` x `layers`, read as `reading(reads, paired)` says."
+    """`(pos, neg)` `Activations` at `sites` x `layers`, read as `reading(reads, paired)` says. The two completions of a
+    prompt share its tokens, which run once (`capture_pairs`)."""
+    kws = self.reading(reads, paired)
+    if self.kind == "completions":
+        return capture_pairs(model, tok, *kws, sites=sites, layers=layers, batch_size=batch_size, progress=progress)
     return tuple(capture(model, tok, sites=sites, layers=layers, batch_size=batch_size, progress=progress, **kw)
-                 for kw in self.reading(reads, paired))
+                 for kw in kws)
 
 # %% ../nbs/09_methods.ipynb #6031630c
 @dataclass(frozen=True)

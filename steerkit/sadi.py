@@ -28,12 +28,14 @@ def sadi_scores(mean_diff: dict, kind: str, n_heads: int = None) -> dict:
 top_signed = top_units   # SADI keeps the largest *signed* scores: the same stable, layer-major choice as AUSteer's
 
 # %% ../nbs/12_sadi.ipynb #98d42842
-def sadi_diffs(model, tok, items, kinds=tuple(SADI_KINDS), layers=None, progress=True) -> dict:
+def sadi_diffs(model, tok, items, kinds=tuple(SADI_KINDS), layers=None, progress=True, diffs: dict = None) -> dict:
     """Per kind, per layer, the mean signed difference (pos - neg) of its elements at the last token (one capture for
-    every kind)."""
+    every kind). `diffs`: the per-pair differences of a `site_diffs` capture already made on `items` holding the kinds'
+    sites (AUSteer's site is among them), used instead of a capture."""
     for k in kinds:
         if k not in SADI_KINDS: raise ValueError(f"Unknown SADI kind '{k}': use one of {', '.join(SADI_KINDS)}")
-    D = site_diffs(model, tok, items, list(dict.fromkeys(SADI_KINDS[k] for k in kinds)), layers, progress=progress)
+    sites = list(dict.fromkeys(SADI_KINDS[k] for k in kinds))
+    D = site_diffs(model, tok, items, sites, layers, progress=progress) if diffs is None else diffs
     return {k: {l: d.mean(0) for l, d in D[SADI_KINDS[k]].items()} for k in kinds}
 
 def sadi_from_diffs(model, diffs: dict, kind: str = "head", K: int = 4, meta=None) -> Vectors:

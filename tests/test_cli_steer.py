@@ -40,9 +40,10 @@ def test_calibrate_then_generate_on_a_local_model(tiny_dir, tmp_path):
     fct.test_eq({x["param_source"] for x in rows}, {"frozen on the calibration split"})
     assert all(len(x["fingerprint"]) == 16 and x["param_name"] == "theta" for x in rows)
     r = steerkit_cli("generate", "--model", tiny_dir, "--method", "ss", "--param", 45, "--prompts", prompts, "--out", out,
-            "--calibration", fz, "--max-new-tokens", 3)
+            "--calibration", fz, "--max-new-tokens", 3, "--batch-size", 1)         # one prompt per batch: same order
     assert r.returncode == 0, r.stderr[-2000:]
-    fct.test_eq({json.loads(l)["param"] for l in out.read_text().splitlines()}, {45.0})
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    fct.test_eq([(x["prompt"], x["param"]) for x in rows], [("Name a fruit.", 45.0), ("What is 2+2?", 45.0)])
 
 
 def test_calibrate_with_extra_calibration_prompts(tiny_dir, tmp_path):
@@ -92,6 +93,7 @@ def test_frozen_calibration_refuses_another_model(tiny_dir, tmp_path):
     ('{"prompt": "ok"}\n{"nope": 1}\n', ["--method", "none"], "line 2"),
     ("Hi\n", ["--method", "rotate"], "Unknown method 'rotate'"),
     ("Hi\n", ["--method", "none", "--param", "3"], "no meaning with --method none"),
+    ("Hi\n", ["--method", "none", "--batch-size", "0"], "--batch-size must be at least 1"),
 ])
 def test_generate_bad_input_exits_2_fast(tmp_path, content, args, msg):
     p = tmp_path/("p.jsonl" if content and content.startswith("{") else "p.txt")

@@ -375,6 +375,16 @@ RECIPES.update({
     "capture.capture_throughput": lambda c, f: check(f(c.m, c.tok, PROMPTS, batch_size=2), lambda d: d["capture_prompts_per_s"] > 0),
 })
 
+@recipe("capture.capture_pairs")
+def _(c, f):
+    "Two answers to one question, read at the last token: the question runs once, the values are two captures'."
+    kw = [dict(prompts=PROMPTS, responses=r) for r in (REFUSE, COMPLY)]
+    got = f(c.m, c.tok, *kw, sites=["resid_out"], layers=[1], progress=False)
+    for g, x in zip(got, kw):
+        ref = K.capture.capture(c.m, c.tok, sites=["resid_out"], layers=[1], progress=False, **x)
+        assert g.meta == ref.meta and K.models.rel_gap(g.at(1, "resid_out"), ref.at(1, "resid_out")) < 1e-4
+    return got
+
 @recipe("capture.Activations")
 def _(c, f):
     a = f({"L0.resid_in": torch.ones(2, 4), "L2.resid_in": torch.zeros(2, 4)}, meta=dict(model="x"))
