@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file
 from .timing import stage
 from torch.nn.utils.rnn import pad_sequence
+from transformers import DynamicCache
 from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
                              RunOpts, run_opts, cache_rows)
 from .adapters import adapter, add_hook, as_layers
@@ -88,12 +89,12 @@ def _check_capture_args(prompts, responses, positions, template):
 def _capture_hook(out: dict, key: str, state: dict, positions, n_post: int):
     "The hook of `capture` at one site: appends the kept positions (`state['mask']`) of its tensor to `out[key]`."
     def fn(x):
-        if state.get("off"): return                     # a pass that only fills the KV cache (`capture_pairs`)
-        m = state["mask"]
-        if positions == "post_instruction": v = x[m].view(x.shape[0], n_post, -1)
-        elif positions == "mean_response": v = (x * m[..., None]).sum(1) / m.sum(1, keepdim=True)
-        else: v = x[m]
-        out[key].append(v.float().cpu())
+        if not state.get("off"):                        # off: a pass that only fills the KV cache (`capture_pairs`)
+            m = state["mask"]
+            if positions == "post_instruction": v = x[m].view(x.shape[0], n_post, -1)
+            elif positions == "mean_response": v = (x * m[..., None]).sum(1) / m.sum(1, keepdim=True)
+            else: v = x[m]
+            out[key].append(v.float().cpu())
         state["seen"].add(key)
         if state["stop"] and len(state["seen"]) == len(out): raise _AllSeen   # nothing above can change what was kept
     return fn
@@ -105,6 +106,11 @@ def _pass(base, enc, state):
     state["seen"], attn = set(), enc["attention_mask"]
     try: base(input_ids=enc["input_ids"], attention_mask=attn, position_ids=position_ids(attn), use_cache=False)
     except _AllSeen: pass
+
+# %% ../nbs/03_capture.ipynb #d2a65dde
+def _decoder(model):
+    "The decoder stack a capture runs (no LM head)."
+    return model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
 
 def _where(model, sites, layers) -> tuple:
     "`(adapter, sites, layers)` of a capture, defaults filled in (every norm site of every layer) and each one checked."
@@ -141,8 +147,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     ad, sites, layers = _where(model, sites, layers)
     texts, n_post = _texts(tok, prompts, responses, system, template), n_post_instruction(tok)
     out, state, handles = _hooks(model, ad, sites, layers, positions, n_post)
-    base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
-    dev = model_device(model)
+    base, dev = _decoder(model), model_device(model)
     try:
         for i in tqdm(range(0, len(texts), batch_size), desc="capture", disable=not progress):
             enc = encode(tok, texts[i:i+batch_size], device=dev)
@@ -171,14 +176,16 @@ def _shared(a, b, ra: int, rb: int) -> int:
     return n
 
 def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
-    """One batch of `capture_pairs`: the first `C[j]` tokens of pairs `idx` run once (hooks off), then the rest of both
-    texts (positives, then negatives) on their KV cache, read at `R[side][j]`."""
+    """One batch of `capture_pairs`: the first `C[j]` tokens of pairs `idx` run once (hooks off, up to the deepest
+    requested site, as far as the second pass will go), then the rest of both texts (positives, then negatives) on
+    their KV cache, read at `R[side][j]`."""
     pre = [torch.tensor(ids[0][j][:C[j]]) for j in idx]
     pid = pad_sequence(pre, batch_first=True, padding_value=pad, padding_side="left").to(dev)
     pam = pad_sequence([torch.ones(len(x), dtype=torch.long) for x in pre], batch_first=True,
                        padding_side="left").to(dev)
-    state["off"] = True
-    try: cache = base(input_ids=pid, attention_mask=pam, position_ids=position_ids(pam), use_cache=True).cache
+    state["off"], state["seen"], cache = True, set(), DynamicCache(config=base.config)
+    try: base(input_ids=pid, attention_mask=pam, position_ids=position_ids(pam), cache=cache, use_cache=True)
+    except _AllSeen: pass
     finally: state["off"] = False
     rest = [torch.tensor(ids[s][j][C[j]:]) for s in (0, 1) for j in idx]
     own, T = torch.arange(len(idx)).repeat(2), max(len(x) for x in rest)
@@ -186,8 +193,9 @@ def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
     ram = pad_sequence([torch.ones(len(x), dtype=torch.long) for x in rest], batch_first=True).to(dev)
     at = torch.tensor([R[s][j] - C[j] for s in (0, 1) for j in idx])
     state["mask"], state["seen"] = (torch.arange(T)[None] == at[:, None]).to(dev), set()
-    try: base(input_ids=rid, attention_mask=torch.cat([pam[own.to(dev)], ram], 1), use_cache=True,
-              position_ids=pam.sum(1)[own.to(dev)][:, None] + torch.arange(T, device=dev), cache=cache_rows(cache, own))
+    own_d = own.to(dev)
+    try: base(input_ids=rid, attention_mask=torch.cat([pam[own_d], ram], 1), use_cache=True,
+              position_ids=pam.sum(1)[own_d][:, None] + torch.arange(T, device=dev), cache=cache_rows(cache, own))
     except _AllSeen: pass
 
 # %% ../nbs/03_capture.ipynb #c852fc92
@@ -213,14 +221,15 @@ def capture_pairs(model, tok, pos: dict, neg: dict, sites=None, layers=None, *, 
     if min(C) == 0: return plain()                                             # a pair with nothing to share
     ad, sites, layers = _where(model, sites, layers)
     out, state, handles = _hooks(model, ad, sites, layers, "last", 0)
-    base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
-    dev, pad, halves = model_device(model), tok.pad_token_id if tok.pad_token_id is not None else 0, ({}, {})
+    base, dev, pad = _decoder(model), model_device(model), tok.pad_token_id if tok.pad_token_id is not None else 0
+    halves = ({}, {})
     try:
         for i in tqdm(range(0, len(C), batch_size), desc="capture pairs", disable=not progress):
             idx = range(i, min(i + batch_size, len(C)))
             _pair_pass(base, ids, R, C, idx, state, dev, pad)
-            for k, v in out.items():
-                for h, part in zip(halves, (v[-1][:len(idx)], v[-1][len(idx):])): h.setdefault(k, []).append(part)
+            for k, v in out.items():                  # this batch's rows: positives, then negatives
+                b = v.pop()
+                for h, part in zip(halves, (b[:len(idx)], b[len(idx):])): h.setdefault(k, []).append(part)
     finally:
         for h in handles: h.remove()
     return tuple(_activations(model, h, sites, layers, p, len(C), x.get("system"), x.get("responses"),
