@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import DynamicCache
 from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
                              RunOpts, run_opts, cache_rows)
-from .adapters import adapter, add_hook, as_layers
+from .adapters import adapter, add_hook, as_layers, decoder
 
 # %% ../nbs/03_capture.ipynb #5058bc85
 POSITIONS = ("last", "post_instruction", "mean_response")
@@ -108,10 +108,6 @@ def _pass(base, enc, state):
     except _AllSeen: pass
 
 # %% ../nbs/03_capture.ipynb #d2a65dde
-def _decoder(model):
-    "The decoder stack a capture runs (no LM head)."
-    return model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
-
 def _where(model, sites, layers) -> tuple:
     "`(adapter, sites, layers)` of a capture, defaults filled in (every norm site of every layer) and each one checked."
     ad = adapter(model)
@@ -147,7 +143,7 @@ def capture(model, tok, prompts, sites=None, layers=None, positions="last", resp
     ad, sites, layers = _where(model, sites, layers)
     texts, n_post = _texts(tok, prompts, responses, system, template), n_post_instruction(tok)
     out, state, handles = _hooks(model, ad, sites, layers, positions, n_post)
-    base, dev = _decoder(model), model_device(model)
+    base, dev = decoder(model), model_device(model)
     try:
         for i in tqdm(range(0, len(texts), batch_size), desc="capture", disable=not progress):
             enc = encode(tok, texts[i:i+batch_size], device=dev)
@@ -221,7 +217,7 @@ def capture_pairs(model, tok, pos: dict, neg: dict, sites=None, layers=None, *, 
     if min(C) == 0: return plain()                                             # a pair with nothing to share
     ad, sites, layers = _where(model, sites, layers)
     out, state, handles = _hooks(model, ad, sites, layers, "last", 0)
-    base, dev, pad = _decoder(model), model_device(model), tok.pad_token_id if tok.pad_token_id is not None else 0
+    base, dev, pad = decoder(model), model_device(model), tok.pad_token_id if tok.pad_token_id is not None else 0
     halves = ({}, {})
     try:
         for i in tqdm(range(0, len(C), batch_size), desc="capture pairs", disable=not progress):

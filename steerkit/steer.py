@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PHASES', 'Intervention', 'interventions', 'Steering', 'steering', 'steers_before_last', 'greedy', 'Agreement',
-           'greedy_agreement', 'decode', 'cache_equivalence', 'batch_vs_alone', 'per_row_gap']
+           'greedy_agreement', 'first_steered', 'layer_inputs', 'decode', 'cache_equivalence', 'batch_vs_alone',
+           'per_row_gap']
 
 # %% ../nbs/05_steer.ipynb #b1de2626
 import math
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 from fastcore.basics import patch
 import torch
-from .adapters import adapter, add_hook, as_layers
+from .adapters import adapter, add_hook, as_layers, decoder
 from .models import chat, encode, rtol, model_device, LAST_POSITION, cache_rows, position_ids
 from transformers import DynamicCache
 from .operators import Operator
@@ -148,7 +149,7 @@ def _pre(self: Steering, mod, args, kwargs):
 # %% ../nbs/05_steer.ipynb #ac2c322f
 @patch
 def __enter__(self: Steering):
-    stack = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model.base_model
+    stack = decoder(self.model)
     try:
         self.handles.append(stack.register_forward_pre_hook(self._pre, with_kwargs=True))
         for iv in self.ivs: self.handles.append(add_hook(*self.ad.site_module(iv.layer, iv.site), self._wrap(iv)))
@@ -221,6 +222,56 @@ def greedy_agreement(a, b, rel: float = None) -> Agreement:
     mg = gap[cmp].max().item()
     return Agreement(mg <= tol, mg, tol, int(cmp.sum()), B * S, int(diff.any(1).sum()))
 
+# %% ../nbs/05_steer.ipynb #c1089738
+def first_steered(model, ivs) -> int:
+    "The lowest layer any of the interventions `ivs` hooks: below it a steered pass is the unsteered one."
+    ad = adapter(model)
+    if not ivs: raise ValueError("first_steered got no interventions: a pass without any is the unsteered one")
+    return min(ad.check_layer(iv.layer) for iv in ivs)
+
+class _Enough(Exception): "Raised by the last hook of `layer_inputs`: nothing above its deepest layer is needed."
+
+@torch.no_grad()
+def layer_inputs(model, layers, **inputs) -> dict:
+    """`{l: (B, T, d)}`: the hidden states entering each of `layers` in one forward pass of the decoder over `inputs`
+    (`input_ids`, `attention_mask`, `position_ids`; a `cache` with `use_cache=True`), stopped once the deepest has been
+    seen. Each is recorded before any hook of its layer runs (a steering of layer l changes what l makes of it)."""
+    ad = adapter(model); ls = sorted({ad.check_layer(l) for l in as_layers(layers)}); out = {}
+    stop = not hasattr(model, "hf_device_map")               # an exception must not cut through accelerate's hooks
+    def rec(l):
+        def fn(x):
+            out[l] = x.clone()
+            if stop and len(out) == len(ls): raise _Enough
+        return fn
+    hs = [add_hook(*ad.site_module(l, "resid_in"), rec(l), prepend=True) for l in ls]   # before any hook of l
+    try: decoder(model)(**{"use_cache": False, **inputs})
+    except _Enough: pass
+    finally:
+        for h in hs: h.remove()
+    return out
+
+# %% ../nbs/05_steer.ipynb #deb2bfcf
+def _shared_prefill(model, x, am, p, cache, st):
+    """The last logits `(B, V)` of `decode`'s first pass (tokens `x` at positions `p`, attention mask `am`, on `cache`,
+    which it updates), with the layers below the first steered one run once per distinct row of `x`; None (nothing
+    run) where no row repeats, nothing is steered, or the model cannot skip layers."""
+    if st is None or not st.ivs or not adapter(model).can_skip: return None
+    l0 = first_steered(model, st.ivs)
+    u, inv = torch.unique(torch.cat([x, am[:, -x.shape[1]:]], 1), dim=0, return_inverse=True)
+    if l0 == 0 or len(u) == x.shape[0]: return None
+    first = torch.full((len(u),), x.shape[0], device=x.device).scatter_reduce(0, inv, torch.arange(x.shape[0],
+                                                                                   device=x.device), "amin")
+    low, (p0, r0) = cache_rows(cache, first), (st.param, st.rows)
+    st.param, st.rows = None, None                          # no hook below l0: the distinct rows need no values
+    try: H = layer_inputs(model, [l0], input_ids=x[first], attention_mask=am[first], position_ids=p[first], cache=low,
+                          use_cache=True)[l0]
+    finally: st.param, st.rows = p0, r0
+    with adapter(model).skipping(l0):
+        lg = model(inputs_embeds=H[inv], attention_mask=am, position_ids=p, cache=cache, use_cache=True,
+                   logits_to_keep=LAST_POSITION).logits[:, -1].float()
+    cache.layers[:l0] = cache_rows(low, inv).layers[:l0]   # the skipped layers' cache: the distinct rows', copied
+    return lg
+
 # %% ../nbs/05_steer.ipynb #8ffc3d88
 def _follow(st, p0, r0, live):
     "Steering `st` (or None) for batch rows `live` only, of the rows its parameters `p0` and flags `r0` were made for."
@@ -232,7 +283,8 @@ def _follow(st, p0, r0, live):
 def decode(model, enc, max_new_tokens, eos, cache=None, st=None, keep=None):
     """Greedy decoding of a padded batch that drops each row once it has produced a token of `eos`: `(new_ids,
     logits)` as `greedy`'s up to each row's end, then the pad token and zero logits. `cache`: a KV cache of the batch's
-    first tokens; `st`: the `Steering` in force (its per-row parameters and flags follow the rows left); `keep`: what
+    first tokens; `st`: the `Steering` in force (its per-row parameters and flags follow the rows left; rows that repeat
+    a prompt share the layers below its first steered one, `_shared_prefill`); `keep`: what
     to keep of each step instead of its logits, `keep(logits, tokens) -> (rows, k)` (then zeros after a row's end)."""
     ids, am = enc["input_ids"], enc["attention_mask"]
     (B, _), dev, pad = ids.shape, ids.device, model.config.pad_token_id
@@ -243,8 +295,9 @@ def decode(model, enc, max_new_tokens, eos, cache=None, st=None, keep=None):
     x, p, last, (p0, r0) = ids[:, past:], pos[:, past:], pos[:, -1], (None, None) if st is None else (st.param, st.rows)
     try:
         for s in range(max_new_tokens):
-            lg = model(input_ids=x, attention_mask=am, position_ids=p, cache=cache, use_cache=True,
-                       logits_to_keep=LAST_POSITION).logits[:, -1].float()
+            lg = _shared_prefill(model, x, am, p, cache, st) if s == 0 else None     # rows repeating a prompt
+            if lg is None: lg = model(input_ids=x, attention_mask=am, position_ids=p, cache=cache, use_cache=True,
+                                      logits_to_keep=LAST_POSITION).logits[:, -1].float()
             nxt = lg.argmax(-1); kept = lg if keep is None else keep(lg, nxt)
             if out is None:
                 out, new = kept.new_zeros(B, max_new_tokens, kept.shape[-1]), ids.new_full((B, max_new_tokens), pad)

@@ -314,6 +314,8 @@ def _(c, f):
     finally: h.remove()
     return eq(seen, [torch.Size([2, c.enc["input_ids"].shape[1], 64])])
 
+RECIPES["adapters.decoder"] = lambda c, f: check(f(c.m), lambda d: d is c.m.model and not hasattr(d, "lm_head"))
+
 # data_sets ------------------------------------------------------------------------------------------------------------
 AB_POS = "Will you help me?\n\nChoices:\n (A) No\n (B) Yes\nAnswer: (A)"
 AB_NEG = "Will you help me?\n\nChoices:\n (A) No\n (B) Yes\nAnswer: (B)"
@@ -499,6 +501,18 @@ def _steered_logits(c, make):
 
 RECIPES["steer.Steering"] = lambda c, f: _steered_logits(c, f)
 RECIPES["steer.steering"] = lambda c, f: _steered_logits(c, f)
+RECIPES["steer.first_steered"] = lambda c, f: eq(f(c.m, _ss_ivs(c)[::-1]), 1)
+
+@recipe("steer.layer_inputs")
+def _(c, f):
+    "The hidden states entering layer 2, run from there with layers 0 and 1 skipped: the whole model's logits."
+    pos = K.models.position_ids(c.enc["attention_mask"])
+    H = f(c.m, [2], **c.enc, position_ids=pos)
+    with torch.no_grad(), K.adapters.adapter(c.m).skipping(2):
+        out = c.m(inputs_embeds=H[2], attention_mask=c.enc["attention_mask"], position_ids=pos).logits
+    assert list(H) == [2] and torch.allclose(out, c.logits, atol=1e-5)
+    return H
+
 RECIPES["steer.steers_before_last"] = lambda c, f: eq([f(p) for p in K.steer.PHASES], [True, True, False, False, False])
 
 # generate -------------------------------------------------------------------------------------------------------------
