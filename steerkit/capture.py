@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import DynamicCache
 from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
                              RunOpts, run_opts, cache_rows)
-from .adapters import adapter, add_hook, as_layers, decoder
+from .adapters import adapter, add_hook, as_layers, decoder, PassDone, can_stop
 
 # %% ../nbs/03_capture.ipynb #5058bc85
 POSITIONS = ("last", "post_instruction", "mean_response")
@@ -96,16 +96,14 @@ def _capture_hook(out: dict, key: str, state: dict, positions, n_post: int):
             else: v = x[m]
             out[key].append(v.float().cpu())
         state["seen"].add(key)
-        if state["stop"] and len(state["seen"]) == len(out): raise _AllSeen   # nothing above can change what was kept
+        if state["stop"] and len(state["seen"]) == len(out): raise PassDone   # nothing above can change what was kept
     return fn
-
-class _AllSeen(Exception): "Raised by the last hook of a capture pass: every requested site has been seen."
 
 def _pass(base, enc, state):
     "One forward pass of `capture` through the base model, ended early once every hook has seen its site."
     state["seen"], attn = set(), enc["attention_mask"]
     try: base(input_ids=enc["input_ids"], attention_mask=attn, position_ids=position_ids(attn), use_cache=False)
-    except _AllSeen: pass
+    except PassDone: pass
 
 # %% ../nbs/03_capture.ipynb #d2a65dde
 def _where(model, sites, layers) -> tuple:
@@ -116,7 +114,7 @@ def _where(model, sites, layers) -> tuple:
 
 def _hooks(model, ad, sites, layers, positions, n_post) -> tuple:
     "`(out, state, handles)`: a capture hook at every (layer, site), each appending to its list in `out`."
-    out, state = {site_key(l, s): [] for l in layers for s in sites}, dict(stop=not hasattr(model, "hf_device_map"))
+    out, state = {site_key(l, s): [] for l in layers for s in sites}, dict(stop=can_stop(model))
     return out, state, [add_hook(*ad.site_module(l, s), _capture_hook(out, site_key(l, s), state, positions, n_post))
                         for l in layers for s in sites]
 
@@ -181,7 +179,7 @@ def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
                        padding_side="left").to(dev)
     state["off"], state["seen"], cache = True, set(), DynamicCache(config=base.config)
     try: base(input_ids=pid, attention_mask=pam, position_ids=position_ids(pam), cache=cache, use_cache=True)
-    except _AllSeen: pass
+    except PassDone: pass
     finally: state["off"] = False
     rest = [torch.tensor(ids[s][j][C[j]:]) for s in (0, 1) for j in idx]
     own, T = torch.arange(len(idx)).repeat(2), max(len(x) for x in rest)
@@ -192,7 +190,7 @@ def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
     own_d = own.to(dev)
     try: base(input_ids=rid, attention_mask=torch.cat([pam[own_d], ram], 1), use_cache=True,
               position_ids=pam.sum(1)[own_d][:, None] + torch.arange(T, device=dev), cache=cache_rows(cache, own))
-    except _AllSeen: pass
+    except PassDone: pass
 
 # %% ../nbs/03_capture.ipynb #c852fc92
 @torch.no_grad()

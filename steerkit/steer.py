@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 from fastcore.basics import patch
 import torch
-from .adapters import adapter, add_hook, as_layers, decoder
+from .adapters import adapter, add_hook, as_layers, decoder, PassDone, can_stop
 from .models import chat, encode, rtol, model_device, LAST_POSITION, cache_rows, position_ids
 from transformers import DynamicCache
 from .operators import Operator
@@ -229,23 +229,21 @@ def first_steered(model, ivs) -> int:
     if not ivs: raise ValueError("first_steered got no interventions: a pass without any is the unsteered one")
     return min(ad.check_layer(iv.layer) for iv in ivs)
 
-class _Enough(Exception): "Raised by the last hook of `layer_inputs`: nothing above its deepest layer is needed."
-
 @torch.no_grad()
 def layer_inputs(model, layers, **inputs) -> dict:
     """`{l: (B, T, d)}`: the hidden states entering each of `layers` in one forward pass of the decoder over `inputs`
     (`input_ids`, `attention_mask`, `position_ids`; a `cache` with `use_cache=True`), stopped once the deepest has been
     seen. Each is recorded before any hook of its layer runs (a steering of layer l changes what l makes of it)."""
     ad = adapter(model); ls = sorted({ad.check_layer(l) for l in as_layers(layers)}); out = {}
-    stop = not hasattr(model, "hf_device_map")               # an exception must not cut through accelerate's hooks
+    stop = can_stop(model)                                   # ended at the deepest layer where that is safe
     def rec(l):
         def fn(x):
             out[l] = x.clone()
-            if stop and len(out) == len(ls): raise _Enough
+            if stop and len(out) == len(ls): raise PassDone
         return fn
     hs = [add_hook(*ad.site_module(l, "resid_in"), rec(l), prepend=True) for l in ls]   # before any hook of l
     try: decoder(model)(**{"use_cache": False, **inputs})
-    except _Enough: pass
+    except PassDone: pass
     finally:
         for h in hs: h.remove()
     return out

@@ -315,6 +315,18 @@ def _(c, f):
     return eq(seen, [torch.Size([2, c.enc["input_ids"].shape[1], 64])])
 
 RECIPES["adapters.decoder"] = lambda c, f: check(f(c.m), lambda d: d is c.m.model and not hasattr(d, "lm_head"))
+RECIPES["adapters.can_stop"] = lambda c, f: eq(f(c.m), True)
+
+@recipe("adapters.PassDone")
+def _(c, f):
+    "Raised by a hook at layer 0, it ends the pass there: layer 1 never runs."
+    ad, ran = K.adapters.adapter(c.m), []
+    hs = [K.adapters.add_hook(*ad.site_module(0, "resid_out"), lambda x: (_ for _ in ()).throw(f())),
+          K.adapters.add_hook(*ad.site_module(1, "resid_in"), lambda x: ran.append(1))]
+    try: raises(f, c.m, **c.enc)
+    finally:
+        for h in hs: h.remove()
+    return eq(ran, [])
 
 # data_sets ------------------------------------------------------------------------------------------------------------
 AB_POS = "Will you help me?\n\nChoices:\n (A) No\n (B) Yes\nAnswer: (A)"
