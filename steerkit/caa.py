@@ -18,6 +18,7 @@ from .models import (chat, encode, position_ids, model_fingerprint, model_device
                              LAST_POSITION)
 from .adapters import adapter
 from .steer import first_steered, layer_inputs, steers_before_last
+from .generate import prefix_layout, prefix_cache
 from .data_sets import caa_behaviour
 from .metrics import caa_ab_prob
 from .methods import Vectors, Spec, Setting, Contrast, register, method
@@ -130,6 +131,23 @@ def _starts(model, settings) -> dict:
     s = {j: l for j, l in s.items() if l > 0}
     return s if len(s) > 1 and adapter(model).can_skip else {}
 
+def _sweep_batches(tok, items, batch_size, device):
+    """Each `(idx, enc, k)` of `ab_sweep`: the indices `idx` of `batch_size` items of similar length (less padding),
+    their questions with '(' laid out [shared first k tokens | padding | rest] (`prefix_layout`), each row keeping
+    three tokens of its own (the question cache ends two before the last)."""
+    texts = [s + "(" for s in chat(tok, [r["question"] for r in items])]
+    n = [len(x) for x in tok(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(items)), key=n.__getitem__)
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        yield (idx, *prefix_layout(tok, [texts[j] for j in idx], device, keep=3))
+
+def _prefix(model, enc, k, st=None) -> dict:
+    "The KV cache of the first `k` tokens of `enc` (under `st`), as the keywords of a pass over the rest; {} if k = 0."
+    return dict(cache=prefix_cache(model, enc, k, st), use_cache=True) if k else {}
+
+
+# %% ../nbs/10_caa.ipynb #d0d85c32
 @torch.no_grad()
 @stage("ab_scoring")
 def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) -> np.ndarray:
@@ -138,25 +156,30 @@ def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) 
     items, settings = list(items), list(settings)
     if not items: raise ValueError("ab_sweep got no items: pass at least one {question, matching, non_matching} item")
     cheap, starts = any(m is None or not steers_before_last(m.phase) for m, _ in settings), _starts(model, settings)
-    out, dev, ad = np.zeros((len(settings), len(items))), model_device(model), adapter(model)
-    for i, (b, enc) in tqdm(zip(range(0, len(items), batch_size), ab_batches(tok, items, batch_size, dev)),
+    out, ad = np.zeros((len(settings), len(items))), adapter(model)
+    for idx, enc, k in tqdm(_sweep_batches(tok, items, batch_size, model_device(model)),
                             total=-(-len(items) // batch_size), desc="A/B batches", disable=not progress):
-        ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(enc["attention_mask"])
-        cache = model(input_ids=ids[:, :-2], attention_mask=am[:, :-2], position_ids=pos[:, :-2],   # the question
-                      use_cache=True, logits_to_keep=LAST_POSITION).cache if cheap else None
-        H = layer_inputs(model, set(starts.values()), **enc, position_ids=pos) if starts else {}
+        ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(am)
+        if cheap:                                                      # the unsteered question, but its last two tokens
+            q = model(input_ids=ids[:, k:-2], attention_mask=am[:, :-2], position_ids=pos[:, k:-2], use_cache=True,
+                      logits_to_keep=LAST_POSITION, cache=prefix_cache(model, enc, k) if k else None).cache
+        H = layer_inputs(model, set(starts.values()), input_ids=ids[:, k:], attention_mask=am,
+                         position_ids=pos[:, k:], **_prefix(model, enc, k)) if starts else {}
         for j, (m, value) in enumerate(settings):
-            ctx = nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)
-            if j in starts:                               # it steers the question from layer l0: run l0 and above
-                with ctx, ad.skipping(starts[j]):
-                    logits = last_logits(model, inputs_embeds=H[starts[j]], attention_mask=am, position_ids=pos)
-            elif m is not None and steers_before_last(m.phase):   # from layer 0: run it whole
-                with ctx: logits = last_logits(model, **enc, position_ids=pos)
-            else:
-                with ctx: logits = last_logits(model, input_ids=ids[:, -2:], attention_mask=am,
-                                               position_ids=pos[:, -2:], cache=cache, use_cache=True)
-                cache.crop(-2)                            # back to the question alone
-            out[j, i:i + len(b)] = caa_ab_prob(logits, tok, [r["matching"] for r in b]).numpy()
+            with (nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)) as st:
+                if m is None or not steers_before_last(m.phase):       # the last two tokens on the question's cache
+                    logits = last_logits(model, input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:],
+                                         cache=q, use_cache=True)
+                    q.crop(-2)                                         # back to the question alone
+                elif j in starts:                                      # it steers the question from layer l0
+                    kv = _prefix(model, enc, k, st)                    # the whole prefix, before layers are skipped
+                    with ad.skipping(starts[j]):
+                        logits = last_logits(model, inputs_embeds=H[starts[j]], attention_mask=am,
+                                             position_ids=pos[:, k:], **kv)
+                else:                                                  # from layer 0: the rest after its prefix
+                    logits = last_logits(model, input_ids=ids[:, k:], attention_mask=am, position_ids=pos[:, k:],
+                                         **_prefix(model, enc, k, st))
+            out[j, idx] = caa_ab_prob(logits, tok, [items[i]["matching"] for i in idx]).numpy()
     return out
 
 # %% ../nbs/10_caa.ipynb #f65e35f6

@@ -122,11 +122,12 @@ def _generate_args(prompts, ivs, params, method) -> tuple:
     return prompts, ivs, params
 
 # %% ../nbs/06_generate.ipynb #c3064763
-def prefix_layout(tok, texts, device="cpu", min_prefix: int = 8) -> tuple:
+def prefix_layout(tok, texts, device="cpu", min_prefix: int = 8, keep: int = 1) -> tuple:
     """`(enc, k)`: templated `texts` as one batch laid out [shared first k tokens | padding | rest], so that the k
-    tokens every row begins with can run once; a plain left-padded batch and k = 0 when fewer than `min_prefix`."""
+    tokens every row begins with can run once; a plain left-padded batch and k = 0 when fewer than `min_prefix`.
+    Every row keeps at least `keep` tokens of its own after the prefix."""
     rows = tok(list(texts), add_special_tokens=False)["input_ids"]
-    k, most = 0, min(len(r) for r in rows) - 1                 # every row keeps a token of its own after the prefix
+    k, most = 0, min(len(r) for r in rows) - keep
     while k < most and all(r[k] == rows[0][k] for r in rows): k += 1
     if k < min_prefix: return encode(tok, texts, device=device), 0
     S, pad = max(len(r) for r in rows) - k, tok.pad_token_id if tok.pad_token_id is not None else 0
