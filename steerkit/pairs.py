@@ -20,6 +20,7 @@ from .models import (chat, position_ids, model_fingerprint, model_placement, mod
                              RUN_FIELDS)
 from .data_sets import load_prompts, split
 from .metrics import Scorer, sequence_logprobs, bootstrap_ci
+from .generate import prefix_cache
 from .evaluate import sweep, unsteered, coherence_thresholds, is_coherent
 from .methods import Contrast, Vectors, get_spec, method, method_ref
 
@@ -69,26 +70,44 @@ def _answer_batch(parts, pad_id, device):
         ids[r, P - len(p):P + len(a)] = torch.tensor(p + a); am[r, P - len(p):P + len(a)] = 1; rm[r, P:P + len(a)] = 1
     return ids.to(device), am.to(device), rm.to(device), P
 
+# %% ../nbs/15_pairs.ipynb #e29566ab
+def _chunk_logprobs(model, rows, pad_id, dev, st) -> np.ndarray:
+    """Summed log-probabilities of the answers of `rows` `(prompt ids, answer ids)` under the steering `st` in force
+    (or None). A prompt every row shares runs once up to its last token (`prefix_cache`: once per value where the
+    steering reaches the prompt), then each row's last prompt token and answer on that cache; else the whole rows."""
+    pre = rows[0][0]; k = len(pre) - 1
+    if k < 1 or any(p != pre for p, _ in rows):
+        ids, am, rm, P = _answer_batch(rows, pad_id, dev)
+        keep = torch.arange(P - 1, ids.shape[1])     # only the positions that predict answer tokens are projected
+        logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), logits_to_keep=keep).logits
+        return sequence_logprobs(logits, ids[:, P - 1:], rm[:, P - 1:])[0].cpu().numpy()
+    ids, am, rm, _ = _answer_batch([(p[-1:], a) for p, a in rows], pad_id, dev)
+    am = torch.cat([am.new_ones(len(rows), k), am], 1)
+    cache = prefix_cache(model, dict(input_ids=torch.tensor([pre[:-1]], device=dev).expand(len(rows), k)), k, st)
+    logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am)[:, k:], cache=cache,
+                   use_cache=True).logits
+    return sequence_logprobs(logits, ids, rm)[0].cpu().numpy()
+
 # %% ../nbs/15_pairs.ipynb #45d3e068
 @torch.no_grad()
 @stage("pair_scoring")
 def answer_logprobs(model, tok, prompts, answers, m=None, values=(None,), batch_size: int = 32,
                     progress=False) -> np.ndarray:
     """(len(values), n) summed log-probabilities of each answer given its chat-templated prompt, unsteered (`m` None) or
-    steered by `Method` `m` at each value; (answer, value) rows go `batch_size` to a forward pass, each row steered at
-    its own value from the prompt's end, as the method does in generation."""
+    steered by `Method` `m` at each value; (answer, value) rows go `batch_size` to a forward pass (rows of one prompt
+    together, shortest answers first), each row steered at its own value from the prompt's end, as the method does in
+    generation."""
     values, parts = list(values), _split_answers(tok, prompts, answers)
     out, dev = np.zeros((len(values), len(answers))), model_device(model)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    jobs = [(i, j) for i in range(len(answers)) for j in range(len(values))]
+    jobs = sorted(((i, j) for i in range(len(answers)) for j in range(len(values))),
+                  key=lambda x: (parts[x[0]][0], len(parts[x[0]][1])))
     for s in tqdm(range(0, len(jobs), batch_size), desc="answer log-probs", disable=not progress):
-        chunk = jobs[s:s + batch_size]
-        ids, am, rm, P = _answer_batch([parts[i] for i, _ in chunk], pad_id, dev)
+        chunk = jobs[s:s + batch_size]; rows = [parts[i] for i, _ in chunk]
         vals = None if m is None or m.param_name is None else [values[j] for _, j in chunk]
-        keep = torch.arange(P - 1, ids.shape[1])     # only the positions that predict answer tokens are projected
-        with (nullcontext() if m is None else m.apply(model, vals, prompt_len=P)):
-            logits = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), logits_to_keep=keep).logits
-        lp = sequence_logprobs(logits, ids[:, P - 1:], rm[:, P - 1:])[0].cpu().numpy()
+        P = max(len(p) for p, _ in rows)                # where every row's prompt ends, as `_answer_batch` lays it out
+        with (nullcontext() if m is None else m.apply(model, vals, prompt_len=P)) as st:
+            lp = _chunk_logprobs(model, rows, pad_id, dev, st)
         for r, (i, j) in enumerate(chunk): out[j, i] = lp[r]
     return out
 
