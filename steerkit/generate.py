@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['UNSTEERED', 'response_mask', 'step_stats', 'self_ppl_from', 'tie_margin_from', 'greedy_self_ppl', 'tie_margin',
-           'eos_ids', 'row_key', 'GenCache', 'prefix_layout', 'prefix_cache', 'generate', 'same_text', 'cached_values']
+           'eos_ids', 'row_key', 'GenCache', 'shared_layout', 'prefix_layout', 'prefix_cache', 'generate', 'same_text',
+           'cached_values']
 
 # %% ../nbs/06_generate.ipynb #611fb1c9
 import json, hashlib, warnings
@@ -122,18 +123,27 @@ def _generate_args(prompts, ivs, params, method) -> tuple:
     return prompts, ivs, params
 
 # %% ../nbs/06_generate.ipynb #c3064763
+def shared_layout(rows, pad: int = 0, min_prefix: int = 8, keep: int = 1) -> tuple:
+    """`(ids, attention_mask, k)` of token-id lists `rows` as one batch laid out [shared first k tokens | padding |
+    rest]: the k tokens every row begins with, each row keeping at least `keep` of its own after them; plain left
+    padding and k = 0 when fewer than `min_prefix` are shared."""
+    k, most = 0, min(len(r) for r in rows) - keep
+    while k < most and all(r[k] == rows[0][k] for r in rows): k += 1
+    k = k if k >= min_prefix else 0
+    S = max(len(r) for r in rows) - k
+    ids = [list(r[:k]) + [pad] * (S + k - len(r)) + list(r[k:]) for r in rows]
+    am = [[1] * k + [0] * (S + k - len(r)) + [1] * (len(r) - k) for r in rows]
+    return torch.tensor(ids), torch.tensor(am), k
+
 def prefix_layout(tok, texts, device="cpu", min_prefix: int = 8, keep: int = 1) -> tuple:
     """`(enc, k)`: templated `texts` as one batch laid out [shared first k tokens | padding | rest], so that the k
     tokens every row begins with can run once; a plain left-padded batch and k = 0 when fewer than `min_prefix`.
     Every row keeps at least `keep` tokens of its own after the prefix."""
     rows = tok(list(texts), add_special_tokens=False)["input_ids"]
-    k, most = 0, min(len(r) for r in rows) - keep
-    while k < most and all(r[k] == rows[0][k] for r in rows): k += 1
-    if k < min_prefix: return encode(tok, texts, device=device), 0
-    S, pad = max(len(r) for r in rows) - k, tok.pad_token_id if tok.pad_token_id is not None else 0
-    ids = [r[:k] + [pad] * (S + k - len(r)) + r[k:] for r in rows]
-    am = [[1] * k + [0] * (S + k - len(r)) + [1] * (len(r) - k) for r in rows]
-    return dict(input_ids=torch.tensor(ids, device=device), attention_mask=torch.tensor(am, device=device)), k
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    ids, am, k = shared_layout(rows, pad, min_prefix, keep)
+    if not k: return encode(tok, texts, device=device), 0
+    return dict(input_ids=ids.to(device), attention_mask=am.to(device)), k
 
 @torch.no_grad()
 def prefix_cache(model, enc, k: int, st=None):

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['REFUSAL_PHRASES', 'PPL_VIOLATION', 'refusal_score', 'compliance_score', 'language_consistency', 'compression_ratio',
            'ngram_repetition', 'text_metrics', 'sequence_logprobs', 'response_logprobs', 'perplexity', 'self_ppl',
-           'ppl_violation', 'next_token_kl', 'prefix_logprobs', 'mc_rows', 'mc_option_logprobs', 'mc_predict',
-           'mc_correct', 'mc_accuracy', 'letter_token_id', 'caa_ab_prob', 'bootstrap_ci', 'ci_table',
+           'ppl_violation', 'next_token_kl', 'length_batches', 'prefix_logprobs', 'mc_rows', 'mc_option_logprobs',
+           'mc_predict', 'mc_correct', 'mc_accuracy', 'letter_token_id', 'caa_ab_prob', 'bootstrap_ci', 'ci_table',
            'paired_differences', 'with_ci', 'split_ci', 'minilm', 'embed', 'topicality', 'cohen_kappa', 'Scorer']
 
 # %% ../nbs/07_metrics.ipynb #fe2b0560
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import pandas as pd
 from .timing import stage
 from .models import position_ids, model_device, package_dir, cache_rows, LAST_POSITION
+from .generate import shared_layout, prefix_cache
 
 # %% ../nbs/07_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",
@@ -191,6 +192,20 @@ def _split_rows(rows) -> dict:
         groups[tuple(ids[:f])].append((r, ids[f:], mask[f:]))
     return groups
 
+# %% ../nbs/07_metrics.ipynb #c12bb636
+def length_batches(lengths, most: int, overhead: int = 64) -> list:
+    """`[(start, end)]`: consecutive batches of at most `most` rows over rows sorted by length (`lengths` ascending)
+    that pad least: each batch costs its rows x its longest row, plus `overhead` positions for the pass itself."""
+    if most < 1: raise ValueError(f"most must be at least 1 row per batch, got {most}")
+    n = len(lengths); best, cut = [0] + [float("inf")] * n, [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(max(0, j - most), j):
+            c = best[i] + (j - i) * lengths[j - 1] + overhead
+            if c < best[j]: best[j], cut[j] = c, i
+    out, j = [], n
+    while j: out.append((cut[j], j)); j = cut[j]
+    return out[::-1]
+
 # %% ../nbs/07_metrics.ipynb #47bf4180
 def _rest_logprobs(model, pre, part, last, dev) -> torch.Tensor:
     """Summed log-probabilities of the scored tokens of rows `part` [(row, prefix index, rest, mask)] on the cache
@@ -209,18 +224,19 @@ def _rest_logprobs(model, pre, part, last, dev) -> torch.Tensor:
 def prefix_logprobs(model, rows, batch_size:int=16):
     """`(sum, count)` per row `(ids, mask)` (unpadded token ids; 1 on the tokens to score), as `response_logprobs`
     gives them; each distinct prefix (the tokens before a row's first scored one) runs once, `batch_size` at a time,
-    and its KV cache is shared by its rows."""
+    and its KV cache is shared by its rows; a beginning every prefix of a batch shares (a chat template's) runs once
+    for the batch. Under steering, one value for every row (a per-row value would not fit the one-row beginning)."""
     rows = list(rows); groups, dev = _split_rows(rows), _device(model)
     sums, counts = torch.zeros(len(rows)), torch.zeros(len(rows), dtype=torch.long)
     P = sorted(groups, key=len)                                          # similar lengths together: less padding
     for i in range(0, len(P), batch_size):
         pre = P[i:i + batch_size]
-        ids, am = (_pad(x, 0, "left").to(dev) for x in (pre, [[1] * len(p) for p in pre]))
-        out = model(input_ids=ids, attention_mask=am, position_ids=position_ids(am), use_cache=True,
-                    logits_to_keep=LAST_POSITION)
+        ids, am, k = shared_layout(pre); ids, am = ids.to(dev), am.to(dev)   # a beginning all share runs once
+        out = model(input_ids=ids[:, k:], attention_mask=am, position_ids=position_ids(am)[:, k:], use_cache=True,
+                    cache=prefix_cache(model, dict(input_ids=ids), k) if k else None, logits_to_keep=LAST_POSITION)
         todo = sorted([(r, j, *x) for j, p in enumerate(pre) for r, *x in groups[p]], key=lambda x: len(x[2]))
-        for k in range(0, len(todo), batch_size):
-            part = todo[k:k + batch_size]; r = torch.tensor([x[0] for x in part])
+        for a, b in length_batches([len(x[2]) for x in todo], batch_size):          # answers of like length together
+            part = todo[a:b]; r = torch.tensor([x[0] for x in part])
             sums[r] = _rest_logprobs(model, (out.cache, am), part, out.logits[:, -1].float(), dev)
             counts[r] = torch.tensor([sum(x[3]) for x in part])
     return sums, counts
