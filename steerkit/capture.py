@@ -17,7 +17,7 @@ from .timing import stage
 from torch.nn.utils.rnn import pad_sequence
 from transformers import DynamicCache
 from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
-                             RunOpts, run_opts, cache_rows)
+                             RunOpts, run_opts, cache_rows, shared_layout)
 from .adapters import adapter, add_hook, as_layers, decoder, PassDone, can_stop
 
 # %% ../nbs/03_capture.ipynb #5058bc85
@@ -169,18 +169,22 @@ def _shared(a, b, ra: int, rb: int) -> int:
     while n < min(ra, rb) and a[n] == b[n]: n += 1
     return n
 
-def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
-    """One batch of `capture_pairs`: the first `C[j]` tokens of pairs `idx` run once (hooks off, up to the deepest
-    requested site, as far as the second pass will go), then the rest of both texts (positives, then negatives) on
-    their KV cache, read at `R[side][j]`."""
-    pre = [torch.tensor(ids[0][j][:C[j]]) for j in idx]
-    pid = pad_sequence(pre, batch_first=True, padding_value=pad, padding_side="left").to(dev)
-    pam = pad_sequence([torch.ones(len(x), dtype=torch.long) for x in pre], batch_first=True,
-                       padding_side="left").to(dev)
-    state["off"], state["seen"], cache = True, set(), DynamicCache(config=base.config)
-    try: base(input_ids=pid, attention_mask=pam, position_ids=position_ids(pam), cache=cache, use_cache=True)
+def _fill(base, cache, state, **inputs):
+    "A pass of `capture_pairs` that only fills the KV `cache` (hooks off), ended at the deepest requested site."
+    state["off"], state["seen"] = True, set()
+    try: base(**inputs, cache=cache, use_cache=True)
     except PassDone: pass
     finally: state["off"] = False
+    return cache
+
+def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
+    """One batch of `capture_pairs`: the first `C[j]` tokens of pairs `idx` run once (hooks off, up to the deepest
+    requested site, as far as the second pass will go; a beginning all of them share once for the batch), then the
+    rest of both texts (positives, then negatives) on their KV cache, read at `R[side][j]`."""
+    pid, pam, k = (x.to(dev) if torch.is_tensor(x) else x for x in shared_layout([ids[0][j][:C[j]] for j in idx], pad))
+    cache = DynamicCache(config=base.config)
+    if k: cache = cache_rows(_fill(base, cache, state, input_ids=pid[:1, :k]), [0] * len(idx))
+    _fill(base, cache, state, input_ids=pid[:, k:], attention_mask=pam, position_ids=position_ids(pam)[:, k:])
     rest = [torch.tensor(ids[s][j][C[j]:]) for s in (0, 1) for j in idx]
     own, T = torch.arange(len(idx)).repeat(2), max(len(x) for x in rest)
     rid = pad_sequence(rest, batch_first=True, padding_value=pad).to(dev)

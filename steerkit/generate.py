@@ -4,8 +4,7 @@
 
 # %% auto #0
 __all__ = ['UNSTEERED', 'response_mask', 'step_stats', 'self_ppl_from', 'tie_margin_from', 'greedy_self_ppl', 'tie_margin',
-           'eos_ids', 'row_key', 'GenCache', 'shared_layout', 'prefix_layout', 'prefix_cache', 'generate', 'same_text',
-           'cached_values']
+           'eos_ids', 'row_key', 'GenCache', 'prefix_layout', 'prefix_cache', 'generate', 'same_text', 'cached_values']
 
 # %% ../nbs/06_generate.ipynb #611fb1c9
 import json, hashlib, warnings
@@ -18,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 from dataclasses import astuple
 from .timing import stage
-from .models import (chat, encode, cache_rows, LAST_POSITION, model_fingerprint, numerics_tag,
+from .models import (chat, encode, cache_rows, shared_layout, LAST_POSITION, model_fingerprint, numerics_tag,
                              cache_dir, rtol, model_device,
                               RunOpts, run_opts)
 from .steer import steering, decode
@@ -123,18 +122,6 @@ def _generate_args(prompts, ivs, params, method) -> tuple:
     return prompts, ivs, params
 
 # %% ../nbs/06_generate.ipynb #c3064763
-def shared_layout(rows, pad: int = 0, min_prefix: int = 8, keep: int = 1) -> tuple:
-    """`(ids, attention_mask, k)` of token-id lists `rows` as one batch laid out [shared first k tokens | padding |
-    rest]: the k tokens every row begins with, each row keeping at least `keep` of its own after them; plain left
-    padding and k = 0 when fewer than `min_prefix` are shared."""
-    k, most = 0, min(len(r) for r in rows) - keep
-    while k < most and all(r[k] == rows[0][k] for r in rows): k += 1
-    k = k if k >= min_prefix else 0
-    S = max(len(r) for r in rows) - k
-    ids = [list(r[:k]) + [pad] * (S + k - len(r)) + list(r[k:]) for r in rows]
-    am = [[1] * k + [0] * (S + k - len(r)) + [1] * (len(r) - k) for r in rows]
-    return torch.tensor(ids), torch.tensor(am), k
-
 def prefix_layout(tok, texts, device="cpu", min_prefix: int = 8, keep: int = 1) -> tuple:
     """`(enc, k)`: templated `texts` as one batch laid out [shared first k tokens | padding | rest], so that the k
     tokens every row begins with can run once; a plain left-padded batch and k = 0 when fewer than `min_prefix`.

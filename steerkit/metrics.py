@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 import pandas as pd
 from .timing import stage
-from .models import position_ids, model_device, package_dir, cache_rows, LAST_POSITION
-from .generate import shared_layout, prefix_cache
+from .models import position_ids, model_device, package_dir, cache_rows, LAST_POSITION, shared_layout
+from .generate import prefix_cache
 
 # %% ../nbs/07_metrics.ipynb #fd9715dc
 REFUSAL_PHRASES = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i can't", "i'm not able", "i am not able",

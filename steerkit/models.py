@@ -8,8 +8,8 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
            'available_devices', 'resolve_device', 'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag',
            'place_model', 'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256',
            'merge_lora', 'load_adapter', 'model_caches', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat',
-           'encode', 'position_ids', 'answer_mask', 'last_logits', 'answer_rows', 'cache_rows', 'rtol', 'rel_gap',
-           'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
+           'encode', 'position_ids', 'answer_mask', 'last_logits', 'answer_rows', 'cache_rows', 'shared_layout', 'rtol',
+           'rel_gap', 'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, shutil
@@ -409,6 +409,19 @@ def cache_rows(cache, idx):
     for l in c.layers:
         if getattr(l, "keys", None) is not None: l.batch_select_indices(idx.to(l.keys.device))
     return c
+
+# %% ../nbs/00_models.ipynb #a835841e
+def shared_layout(rows, pad: int = 0, min_prefix: int = 8, keep: int = 1) -> tuple:
+    """`(ids, attention_mask, k)` of token-id lists `rows` as one batch laid out [shared first k tokens | padding |
+    rest]: the k tokens every row begins with, each row keeping at least `keep` of its own after them; plain left
+    padding and k = 0 when fewer than `min_prefix` are shared."""
+    k, most = 0, min(len(r) for r in rows) - keep
+    while k < most and all(r[k] == rows[0][k] for r in rows): k += 1
+    k = k if k >= min_prefix else 0
+    S = max(len(r) for r in rows) - k
+    ids = [list(r[:k]) + [pad] * (S + k - len(r)) + list(r[k:]) for r in rows]
+    am = [[1] * k + [0] * (S + k - len(r)) + [1] * (len(r) - k) for r in rows]
+    return torch.tensor(ids), torch.tensor(am), k
 
 # %% ../nbs/00_models.ipynb #51159e01
 def rtol(dtype=torch.float32) -> float:

@@ -833,7 +833,7 @@ RECIPES.update({
                                                  and ek[0]["attention_mask"].sum().item() == c.enc["attention_mask"].sum().item()),
     "generate.prefix_cache": lambda c, f: check(f(c.m, *K.generate.prefix_layout(c.tok, K.models.chat(c.tok, PROMPTS))),
                                                 lambda kv: kv.get_seq_length() >= 8 and kv.layers[0].keys.shape[0] == 2),
-    "generate.shared_layout": lambda c, f: eq(tuple(x.tolist() if hasattr(x, "tolist") else x for x in f([[7] * 8 + [1], [7] * 8 + [2, 3]], pad=0)),
+    "models.shared_layout": lambda c, f: eq(tuple(x.tolist() if hasattr(x, "tolist") else x for x in f([[7] * 8 + [1], [7] * 8 + [2, 3]], pad=0)),
                                               ([[7] * 8 + [0, 1], [7] * 8 + [2, 3]], [[1] * 8 + [0, 1], [1] * 10], 8)),
     "metrics.length_batches": lambda c, f: eq(f([1, 1, 1, 50], 16), [(0, 3), (3, 4)]),
     "models.cache_rows": lambda c, f: check(f(c.m(**c.enc, use_cache=True).cache, [1, 1, 0]), lambda kv: kv.layers[0].keys.shape[0] == 3),
