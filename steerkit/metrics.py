@@ -207,39 +207,79 @@ def length_batches(lengths, most: int, overhead: int = 64) -> list:
     return out[::-1]
 
 # %% ../nbs/07_metrics.ipynb #47bf4180
-def _rest_logprobs(model, pre, part, last, dev) -> torch.Tensor:
-    """Summed log-probabilities of the scored tokens of rows `part` [(row, prefix index, rest, mask)] on the cache
-    `pre = (cache, attention mask)` of their prefixes, whose last logits `last` predict each rest's first token."""
-    (cache, am), own = pre, torch.tensor([j for _, j, *_ in part], device=dev)
+def _rest_logprobs(model, pre, part, dev) -> tuple:
+    """`(sums, after)`: summed log-probabilities of the scored tokens of rows `part` [(row, prefix index, rest, mask)]
+    on `pre = (cache, attention mask, last logits)` of their prefixes (the last logits predict each rest's first
+    token), and the same triple for prefix + rest, on which longer rests of these rows can run."""
+    (cache, am, last), own = pre, torch.tensor([j for _, j, *_ in part], device=dev)
     ids, rm = _pad([x[2] for x in part], 0).to(dev), _pad([x[3] for x in part], 0).to(dev).bool()
-    ram = _pad([[1] * len(x[2]) for x in part], 0).to(dev)
-    pos = am.sum(1)[own][:, None] + torch.arange(ids.shape[1], device=dev)[None]
-    lg = model(input_ids=ids, attention_mask=torch.cat([am[own], ram], 1), position_ids=pos,
-               cache=cache_rows(cache, own), use_cache=True).logits
-    lg = torch.cat([last[own][:, None], lg[:, :-1].float()], 1)          # lg[:, t] predicts token t
+    ram, n = _pad([[1] * len(x[2]) for x in part], 0).to(dev), torch.tensor([len(x[2]) for x in part], device=dev)
+    pos, c = am.sum(1)[own][:, None] + torch.arange(ids.shape[1], device=dev)[None], cache_rows(cache, own)
+    lg = model(input_ids=ids, attention_mask=torch.cat([am[own], ram], 1), position_ids=pos, cache=c,
+               use_cache=True).logits.float()
+    after = (c, torch.cat([am[own], ram], 1), lg[torch.arange(len(part), device=dev), n - 1])
+    lg = torch.cat([last[own][:, None], lg[:, :-1]], 1)                  # lg[:, t] predicts token t
     lp = lg[rm].log_softmax(-1).gather(-1, ids[rm][:, None])[:, 0]
-    return torch.zeros(len(part), device=dev).index_add(0, rm.nonzero()[:, 0], lp).cpu()
+    return torch.zeros(len(part), device=dev).index_add(0, rm.nonzero()[:, 0], lp).cpu(), after
+
+def _lcp(a, b) -> int:
+    "How many first items `a` and `b` have in common."
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]: n += 1
+    return n
+
+def _stems(todo, least: int = 4) -> tuple:
+    """`(alone, shared)` of rows `todo` [(row, prefix index, rest, mask)]: runs of rows on one prefix whose rests begin
+    with `least` or more like tokens (and masks) are `shared` [(prefix index, stem, stem mask, rows after the stem)],
+    the stem all they have in common (each row keeping a token of its own); the other rows are `alone`."""
+    key = lambda x: list(zip(x[2], x[3]))
+    alone, shared, run = [], [], []
+    for x in sorted(todo, key=lambda x: (x[1], key(x))) + [None]:
+        if run and (x is None or x[1] != run[-1][1] or _lcp(key(x), key(run[-1])) < least):
+            s = min([_lcp(key(a), key(b)) for a, b in zip(run, run[1:])] + [len(y[2]) - 1 for y in run])
+            if len(run) > 1 and s >= least:
+                tails = [(r, rest[s:], m[s:]) for r, _, rest, m in run]
+                shared.append((run[0][1], run[0][2][:s], run[0][3][:s], tails))
+            else: alone += run
+            run = []
+        run.append(x)
+    return alone, shared
+
+# %% ../nbs/07_metrics.ipynb #c12b8043
+def _score_rests(model, pre, todo, out: tuple, most: int, dev, least: int = 4):
+    """Adds to `out = (sums, counts)` the scores of rows `todo` [(row, prefix index, rest, mask)] on `pre` (cache,
+    attention mask, last logits of their prefixes): rests that begin alike run that beginning (stem) once, then
+    their own tokens on its cache, and so on down (`_stems`); every pass `most` rows at most, of like length."""
+    alone, shared = _stems(todo, least); alone.sort(key=lambda x: len(x[2])); shared.sort(key=lambda x: len(x[1]))
+    for a, b in length_batches([len(x[2]) for x in alone], most):
+        part = alone[a:b]; r = torch.tensor([x[0] for x in part])
+        out[0][r] += _rest_logprobs(model, pre, part, dev)[0]; out[1][r] += torch.tensor([sum(x[3]) for x in part])
+    for a, b in length_batches([len(x[1]) for x in shared], most):
+        grp = shared[a:b]
+        s, after = _rest_logprobs(model, pre, [(None, j, st, sm) for j, st, sm, _ in grp], dev)
+        for q, (_, _, sm, rs) in enumerate(grp):
+            r = torch.tensor([x[0] for x in rs]); out[0][r] += s[q]; out[1][r] += sum(sm)
+        _score_rests(model, after, [(r, q, rest, m) for q, g in enumerate(grp) for r, rest, m in g[3]], out, most, dev,
+                     least)
 
 @torch.no_grad()
 def prefix_logprobs(model, rows, batch_size:int=16):
     """`(sum, count)` per row `(ids, mask)` (unpadded token ids; 1 on the tokens to score), as `response_logprobs`
     gives them; each distinct prefix (the tokens before a row's first scored one) runs once, `batch_size` at a time,
     and its KV cache is shared by its rows; a beginning every prefix of a batch shares (a chat template's) runs once
-    for the batch. Under steering, one value for every row (a per-row value would not fit the one-row beginning)."""
+    for the batch, and so do the first tokens several answers to one prompt share (`_score_rests`). Under steering,
+    one value for every row (a per-row value would not fit the one-row beginning)."""
     rows = list(rows); groups, dev = _split_rows(rows), _device(model)
-    sums, counts = torch.zeros(len(rows)), torch.zeros(len(rows), dtype=torch.long)
+    out = torch.zeros(len(rows)), torch.zeros(len(rows), dtype=torch.long)
     P = sorted(groups, key=len)                                          # similar lengths together: less padding
     for i in range(0, len(P), batch_size):
         pre = P[i:i + batch_size]
         ids, am, k = shared_layout(pre); ids, am = ids.to(dev), am.to(dev)   # a beginning all share runs once
-        out = model(input_ids=ids[:, k:], attention_mask=am, position_ids=position_ids(am)[:, k:], use_cache=True,
-                    cache=prefix_cache(model, dict(input_ids=ids), k) if k else None, logits_to_keep=LAST_POSITION)
-        todo = sorted([(r, j, *x) for j, p in enumerate(pre) for r, *x in groups[p]], key=lambda x: len(x[2]))
-        for a, b in length_batches([len(x[2]) for x in todo], batch_size):          # answers of like length together
-            part = todo[a:b]; r = torch.tensor([x[0] for x in part])
-            sums[r] = _rest_logprobs(model, (out.cache, am), part, out.logits[:, -1].float(), dev)
-            counts[r] = torch.tensor([sum(x[3]) for x in part])
-    return sums, counts
+        o = model(input_ids=ids[:, k:], attention_mask=am, position_ids=position_ids(am)[:, k:], use_cache=True,
+                  cache=prefix_cache(model, dict(input_ids=ids), k) if k else None, logits_to_keep=LAST_POSITION)
+        todo = [(r, j, *x) for j, p in enumerate(pre) for r, *x in groups[p]]
+        _score_rests(model, (o.cache, am, o.logits[:, -1].float()), todo, out, batch_size, dev)
+    return out
 
 # %% ../nbs/07_metrics.ipynb #0cdb9a87
 def mc_rows(tokenizer, question:str, options, prompt_fn=None, sep:str=' ') -> list:
