@@ -17,7 +17,7 @@ from .timing import stage
 from torch.nn.utils.rnn import pad_sequence
 from transformers import DynamicCache
 from .models import (chat, encode, position_ids, answer_mask, model_fingerprint, rel_gap, model_device,
-                             RunOpts, run_opts, cache_rows, shared_layout)
+                             RunOpts, run_opts, cache_rows, shared_layout, common_prefix)
 from .adapters import adapter, add_hook, as_layers, decoder, PassDone, can_stop
 
 # %% ../nbs/03_capture.ipynb #5058bc85
@@ -163,12 +163,6 @@ def _read_at(n: int, positions):
     i = n - 1 if positions == "last" else (positions if positions >= 0 else n + positions)
     return i if 0 <= i < n else None
 
-def _shared(a, b, ra: int, rb: int) -> int:
-    "How many first tokens `a` and `b` have in common before both read positions `ra`, `rb`."
-    n = 0
-    while n < min(ra, rb) and a[n] == b[n]: n += 1
-    return n
-
 def _fill(base, cache, state, **inputs):
     "A pass of `capture_pairs` that only fills the KV `cache` (hooks off), ended at the deepest requested site."
     state["off"], state["seen"] = True, set()
@@ -181,7 +175,7 @@ def _pair_pass(base, ids, R, C, idx, state, dev, pad: int):
     """One batch of `capture_pairs`: the first `C[j]` tokens of pairs `idx` run once (hooks off, up to the deepest
     requested site, as far as the second pass will go; a beginning all of them share once for the batch), then the
     rest of both texts (positives, then negatives) on their KV cache, read at `R[side][j]`."""
-    pid, pam, k = (x.to(dev) if torch.is_tensor(x) else x for x in shared_layout([ids[0][j][:C[j]] for j in idx], pad))
+    pid, pam, k = shared_layout([ids[0][j][:C[j]] for j in idx], pad, device=dev)
     cache = DynamicCache(config=base.config)
     if k: cache = cache_rows(_fill(base, cache, state, input_ids=pid[:1, :k]), [0] * len(idx))
     _fill(base, cache, state, input_ids=pid[:, k:], attention_mask=pam, position_ids=position_ids(pam)[:, k:])
@@ -215,7 +209,7 @@ def capture_pairs(model, tok, pos: dict, neg: dict, sites=None, layers=None, *, 
                add_special_tokens=False)["input_ids"] for x in both]
     R = [[_read_at(len(r), p) for r in rows] for rows, p in zip(ids, P)]
     if any(r is None for rr in R for r in rr): return plain()                 # capture names the index that is outside
-    C = [_shared(a, b, ra, rb) for a, b, ra, rb in zip(*ids, *R)]
+    C = [min(common_prefix(a, b), ra, rb) for a, b, ra, rb in zip(*ids, *R)]   # shared before both reads
     if min(C) == 0: return plain()                                             # a pair with nothing to share
     ad, sites, layers = _where(model, sites, layers)
     out, state, handles = _hooks(model, ad, sites, layers, "last", 0)

@@ -128,9 +128,9 @@ def prefix_layout(tok, texts, device="cpu", min_prefix: int = 8, keep: int = 1) 
     Every row keeps at least `keep` tokens of its own after the prefix."""
     rows = tok(list(texts), add_special_tokens=False)["input_ids"]
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    ids, am, k = shared_layout(rows, pad, min_prefix, keep)
+    ids, am, k = shared_layout(rows, pad, min_prefix, keep, device)
     if not k: return encode(tok, texts, device=device), 0
-    return dict(input_ids=ids.to(device), attention_mask=am.to(device)), k
+    return dict(input_ids=ids, attention_mask=am), k
 
 @torch.no_grad()
 def prefix_cache(model, enc, k: int, st=None):

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 import pandas as pd
 from .timing import stage
-from .models import position_ids, model_device, package_dir, cache_rows, LAST_POSITION, shared_layout
+from .models import position_ids, model_device, package_dir, cache_rows, LAST_POSITION, shared_layout, common_prefix
 from .generate import prefix_cache
 
 # %% ../nbs/07_metrics.ipynb #fd9715dc
@@ -215,18 +215,12 @@ def _rest_logprobs(model, pre, part, dev) -> tuple:
     ids, rm = _pad([x[2] for x in part], 0).to(dev), _pad([x[3] for x in part], 0).to(dev).bool()
     ram, n = _pad([[1] * len(x[2]) for x in part], 0).to(dev), torch.tensor([len(x[2]) for x in part], device=dev)
     pos, c = am.sum(1)[own][:, None] + torch.arange(ids.shape[1], device=dev)[None], cache_rows(cache, own)
-    lg = model(input_ids=ids, attention_mask=torch.cat([am[own], ram], 1), position_ids=pos, cache=c,
-               use_cache=True).logits.float()
-    after = (c, torch.cat([am[own], ram], 1), lg[torch.arange(len(part), device=dev), n - 1])
+    am = torch.cat([am[own], ram], 1)                                    # the prefixes' mask, then the rests'
+    lg = model(input_ids=ids, attention_mask=am, position_ids=pos, cache=c, use_cache=True).logits.float()
+    after = (c, am, lg[torch.arange(len(part), device=dev), n - 1])
     lg = torch.cat([last[own][:, None], lg[:, :-1]], 1)                  # lg[:, t] predicts token t
     lp = lg[rm].log_softmax(-1).gather(-1, ids[rm][:, None])[:, 0]
     return torch.zeros(len(part), device=dev).index_add(0, rm.nonzero()[:, 0], lp).cpu(), after
-
-def _lcp(a, b) -> int:
-    "How many first items `a` and `b` have in common."
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]: n += 1
-    return n
 
 def _stems(todo, least: int = 4) -> tuple:
     """`(alone, shared)` of rows `todo` [(row, prefix index, rest, mask)]: runs of rows on one prefix whose rests begin
@@ -235,8 +229,8 @@ def _stems(todo, least: int = 4) -> tuple:
     key = lambda x: list(zip(x[2], x[3]))
     alone, shared, run = [], [], []
     for x in sorted(todo, key=lambda x: (x[1], key(x))) + [None]:
-        if run and (x is None or x[1] != run[-1][1] or _lcp(key(x), key(run[-1])) < least):
-            s = min([_lcp(key(a), key(b)) for a, b in zip(run, run[1:])] + [len(y[2]) - 1 for y in run])
+        if run and (x is None or x[1] != run[-1][1] or common_prefix(key(x), key(run[-1])) < least):
+            s = min([common_prefix(key(a), key(b)) for a, b in zip(run, run[1:])] + [len(y[2]) - 1 for y in run])
             if len(run) > 1 and s >= least:
                 tails = [(r, rest[s:], m[s:]) for r, _, rest, m in run]
                 shared.append((run[0][1], run[0][2][:s], run[0][3][:s], tails))
@@ -274,7 +268,7 @@ def prefix_logprobs(model, rows, batch_size:int=16):
     P = sorted(groups, key=len)                                          # similar lengths together: less padding
     for i in range(0, len(P), batch_size):
         pre = P[i:i + batch_size]
-        ids, am, k = shared_layout(pre); ids, am = ids.to(dev), am.to(dev)   # a beginning all share runs once
+        ids, am, k = shared_layout(pre, device=dev)                      # a beginning all share runs once
         o = model(input_ids=ids[:, k:], attention_mask=am, position_ids=position_ids(am)[:, k:], use_cache=True,
                   cache=prefix_cache(model, dict(input_ids=ids), k) if k else None, logits_to_keep=LAST_POSITION)
         todo = [(r, j, *x) for j, p in enumerate(pre) for r, *x in groups[p]]

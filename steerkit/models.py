@@ -8,8 +8,8 @@ __all__ = ['CACHE_ENV', 'EMBEDDED', 'EMBEDDED_REFUSAL', 'EMBEDDED_GGUF', 'DTYPES
            'available_devices', 'resolve_device', 'resolve_dtype', 'model_device', 'model_placement', 'numerics_tag',
            'place_model', 'load_model', 'model_fingerprint', 'AdapterError', 'organism_dir', 'file_sha256',
            'merge_lora', 'load_adapter', 'model_caches', 'embedded_tokenizer', 'tiny_config', 'tiny_model', 'chat',
-           'encode', 'position_ids', 'answer_mask', 'last_logits', 'answer_rows', 'cache_rows', 'shared_layout', 'rtol',
-           'rel_gap', 'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
+           'encode', 'position_ids', 'answer_mask', 'last_logits', 'answer_rows', 'cache_rows', 'common_prefix',
+           'shared_layout', 'rtol', 'rel_gap', 'RunOpts', 'run_opts', 'deprecated', 'renamed_attr']
 
 # %% ../nbs/00_models.ipynb #1855c272
 import os, time, json, copy, hashlib, importlib.util, shutil
@@ -411,17 +411,22 @@ def cache_rows(cache, idx):
     return c
 
 # %% ../nbs/00_models.ipynb #a835841e
-def shared_layout(rows, pad: int = 0, min_prefix: int = 8, keep: int = 1) -> tuple:
-    """`(ids, attention_mask, k)` of token-id lists `rows` as one batch laid out [shared first k tokens | padding |
-    rest]: the k tokens every row begins with, each row keeping at least `keep` of its own after them; plain left
-    padding and k = 0 when fewer than `min_prefix` are shared."""
-    k, most = 0, min(len(r) for r in rows) - keep
-    while k < most and all(r[k] == rows[0][k] for r in rows): k += 1
+def common_prefix(a, b) -> int:
+    "How many first items the sequences `a` and `b` have in common."
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]: n += 1
+    return n
+
+def shared_layout(rows, pad: int = 0, min_prefix: int = 8, keep: int = 1, device="cpu") -> tuple:
+    """`(ids, attention_mask, k)` of token-id lists `rows` as one batch on `device`, laid out [shared first k tokens |
+    padding | rest]: the k tokens every row begins with, each row keeping at least `keep` of its own after them; plain
+    left padding and k = 0 when fewer than `min_prefix` are shared."""
+    k = min([common_prefix(r, rows[0]) for r in rows] + [min(len(r) for r in rows) - keep])
     k = k if k >= min_prefix else 0
     S = max(len(r) for r in rows) - k
     ids = [list(r[:k]) + [pad] * (S + k - len(r)) + list(r[k:]) for r in rows]
     am = [[1] * k + [0] * (S + k - len(r)) + [1] * (len(r) - k) for r in rows]
-    return torch.tensor(ids), torch.tensor(am), k
+    return torch.tensor(ids, device=device), torch.tensor(am, device=device), k
 
 # %% ../nbs/00_models.ipynb #51159e01
 def rtol(dtype=torch.float32) -> float:

@@ -835,6 +835,7 @@ RECIPES.update({
                                                 lambda kv: kv.get_seq_length() >= 8 and kv.layers[0].keys.shape[0] == 2),
     "models.shared_layout": lambda c, f: eq(tuple(x.tolist() if hasattr(x, "tolist") else x for x in f([[7] * 8 + [1], [7] * 8 + [2, 3]], pad=0)),
                                               ([[7] * 8 + [0, 1], [7] * 8 + [2, 3]], [[1] * 8 + [0, 1], [1] * 10], 8)),
+    "models.common_prefix": lambda c, f: eq((f([4, 5, 6], [4, 5, 7]), f("ab", "abc"), f([], [1])), (2, 2, 0)),
     "metrics.length_batches": lambda c, f: eq(f([1, 1, 1, 50], 16), [(0, 3), (3, 4)]),
     "models.cache_rows": lambda c, f: check(f(c.m(**c.enc, use_cache=True).cache, [1, 1, 0]), lambda kv: kv.layers[0].keys.shape[0] == 3),
     "generate.eos_ids": lambda c, f: check(f(c.m, c.tok), lambda e: len(e) >= 1 and e == sorted(set(e)) and c.tok.eos_token_id in e),
