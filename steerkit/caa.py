@@ -12,10 +12,10 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 import torch
+from transformers import DynamicCache
 from tqdm.auto import tqdm
 from .timing import stage
-from .models import (chat, encode, position_ids, model_fingerprint, model_device, last_logits,
-                             LAST_POSITION)
+from .models import (chat, encode, position_ids, model_fingerprint, model_device, last_logits)
 from .adapters import adapter
 from .steer import first_steered, layer_inputs, steers_before_last
 from .generate import prefix_layout, prefix_cache
@@ -147,30 +147,50 @@ def _prefix(model, enc, k, st=None) -> dict:
     return dict(cache=prefix_cache(model, enc, k, st), use_cache=True) if k else {}
 
 
+# %% ../nbs/10_caa.ipynb #e86e71d9
+def _lows(model, settings) -> dict:
+    """`{j: l0}`: for each setting `j` that steers only the last two tokens, its first steered layer where that is above
+    0: its two tokens start there, from the unsteered question's hidden states. Empty if layers cannot be skipped."""
+    if not adapter(model).can_skip: return {}
+    s = {j: first_steered(model, m.ivs) for j, (m, _) in enumerate(settings) if m is not None and m.ivs
+         and not steers_before_last(m.phase)}
+    return {j: l for j, l in s.items() if l > 0}
+
+def _last_two(model, ids, am, pos, q, x=None, l0: int = 0):
+    """The last logits of a batch's last two tokens on the KV cache `q` of the rest (left as it was), the layers below
+    `l0` skipped (`x`: the hidden states of the two tokens entering l0)."""
+    kw = dict(attention_mask=am, position_ids=pos[:, -2:], cache=q, use_cache=True)
+    if not l0: logits = last_logits(model, input_ids=ids[:, -2:], **kw)
+    else:
+        with adapter(model).skipping(l0): logits = last_logits(model, inputs_embeds=x, **kw)
+    for layer in q.layers[l0:]: layer.crop(-2)               # the layers that ran: back to the question alone
+    return logits
+
 # %% ../nbs/10_caa.ipynb #d0d85c32
 @torch.no_grad()
 @stage("ab_scoring")
 def ab_sweep(model, tok, items, settings, batch_size: int = 16, progress=False) -> np.ndarray:
     """`(len(settings), len(items))` scores as `ab_scores` gives them, one row per `(Method or None, value)`; each
-    question runs once, and again from its first steered layer for a method that steers it."""
+    question runs once (unsteered, every layer), and each setting from its first steered layer: its last two tokens on
+    that run's cache, or the whole question for a method that steers it."""
     items, settings = list(items), list(settings)
     if not items: raise ValueError("ab_sweep got no items: pass at least one {question, matching, non_matching} item")
     cheap, starts = any(m is None or not steers_before_last(m.phase) for m, _ in settings), _starts(model, settings)
-    out, ad = np.zeros((len(settings), len(items))), adapter(model)
+    lows, out, ad = _lows(model, settings) if cheap else {}, np.zeros((len(settings), len(items))), adapter(model)
+    at = {**{l: slice(-2, None) for l in lows.values()}, **{l: slice(None) for l in starts.values()}}
     for idx, enc, k in tqdm(_sweep_batches(tok, items, batch_size, model_device(model)),
                             total=-(-len(items) // batch_size), desc="A/B batches", disable=not progress):
         ids, am = enc["input_ids"], enc["attention_mask"]; T, pos = ids.shape[1], position_ids(am)
-        if cheap:                                                      # the unsteered question, but its last two tokens
-            q = model(input_ids=ids[:, k:-2], attention_mask=am[:, :-2], position_ids=pos[:, k:-2], use_cache=True,
-                      logits_to_keep=LAST_POSITION, cache=prefix_cache(model, enc, k) if k else None).cache
-        H = layer_inputs(model, set(starts.values()), input_ids=ids[:, k:], attention_mask=am,
-                         position_ids=pos[:, k:], **_prefix(model, enc, k)) if starts else {}
+        kw = dict(input_ids=ids[:, k:], attention_mask=am, position_ids=pos[:, k:])
+        if cheap:                  # the unsteered question once, every layer; its cache then cut back by the last two
+            q = prefix_cache(model, enc, k) if k else DynamicCache(config=model.config)
+            H = layer_inputs(model, at, stop=False, **kw, cache=q, use_cache=True); q.crop(-2)
+        else: H = layer_inputs(model, at, **kw, **_prefix(model, enc, k)) if starts else {}
         for j, (m, value) in enumerate(settings):
             with (nullcontext() if m is None else m.apply(model, value, prompt_len=T - 1)) as st:
                 if m is None or not steers_before_last(m.phase):       # the last two tokens on the question's cache
-                    logits = last_logits(model, input_ids=ids[:, -2:], attention_mask=am, position_ids=pos[:, -2:],
-                                         cache=q, use_cache=True)
-                    q.crop(-2)                                         # back to the question alone
+                    l0 = lows.get(j, 0)                                # from its first steered layer
+                    logits = _last_two(model, ids, am, pos, q, H[l0][:, -2:] if l0 else None, l0)
                 elif j in starts:                                      # it steers the question from layer l0
                     kv = _prefix(model, enc, k, st)                    # the whole prefix, before layers are skipped
                     with ad.skipping(starts[j]):

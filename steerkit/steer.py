@@ -230,15 +230,19 @@ def first_steered(model, ivs) -> int:
     return min(ad.check_layer(iv.layer) for iv in ivs)
 
 @torch.no_grad()
-def layer_inputs(model, layers, **inputs) -> dict:
+def layer_inputs(model, layers, stop: bool = True, **inputs) -> dict:
     """`{l: (B, T, d)}`: the hidden states entering each of `layers` in one forward pass of the decoder over `inputs`
     (`input_ids`, `attention_mask`, `position_ids`; a `cache` with `use_cache=True`), stopped once the deepest has been
-    seen. Each is recorded before any hook of its layer runs (a steering of layer l changes what l makes of it)."""
-    ad = adapter(model); ls = sorted({ad.check_layer(l) for l in as_layers(layers)}); out = {}
-    stop = can_stop(model)                                   # ended at the deepest layer where that is safe
+    seen (`stop=False`: every layer runs, filling the whole cache). Each is recorded before any hook of its layer runs
+    (a steering of layer l changes what l makes of it). `layers` as `{l: positions}` keeps only those positions (a
+    slice of T) of layer l."""
+    ad = adapter(model); out = {}
+    sel = {ad.check_layer(l): s for l, s in (layers.items() if isinstance(layers, dict)
+                                             else ((l, slice(None)) for l in as_layers(layers)))}
+    ls, stop = sorted(sel), stop and can_stop(model)         # ended at the deepest layer where that is safe
     def rec(l):
         def fn(x):
-            out[l] = x.clone()
+            out[l] = x[:, sel[l]].clone()
             if stop and len(out) == len(ls): raise PassDone
         return fn
     hs = [add_hook(*ad.site_module(l, "resid_in"), rec(l), prepend=True) for l in ls]   # before any hook of l
