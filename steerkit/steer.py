@@ -16,6 +16,7 @@ import torch
 from .adapters import adapter, add_hook, as_layers, decoder, PassDone, can_stop
 from .models import chat, encode, rtol, model_device, LAST_POSITION, cache_rows, position_ids
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 from .operators import Operator
 
 # %% ../nbs/05_steer.ipynb #04a18c34
@@ -253,26 +254,62 @@ def layer_inputs(model, layers, stop: bool = True, **inputs) -> dict:
     return out
 
 # %% ../nbs/05_steer.ipynb #deb2bfcf
-def _shared_prefill(model, x, am, p, cache, st):
-    """The last logits `(B, V)` of `decode`'s first pass (tokens `x` at positions `p`, attention mask `am`, on `cache`,
-    which it updates), with the layers below the first steered one run once per distinct row of `x`; None (nothing
-    run) where no row repeats, nothing is steered, or the model cannot skip layers."""
-    if st is None or not st.ivs or not adapter(model).can_skip: return None
-    l0 = first_steered(model, st.ivs)
-    u, inv = torch.unique(torch.cat([x, am[:, -x.shape[1]:]], 1), dim=0, return_inverse=True)
-    if l0 == 0 or len(u) == x.shape[0]: return None
-    first = torch.full((len(u),), x.shape[0], device=x.device).scatter_reduce(0, inv, torch.arange(x.shape[0],
-                                                                                   device=x.device), "amin")
-    low, (p0, r0) = cache_rows(cache, first), (st.param, st.rows)
-    st.param, st.rows = None, None                          # no hook below l0: the distinct rows need no values
+class _Held(DynamicLayer):
+    """The place of a KV-cache layer that `decode` skips (its rows' lower layers are kept per distinct history): it
+    holds nothing and reports the sequence length `n` of the layers that run, which the model reads for its masks."""
+    def __init__(self, n: int): super().__init__(); self.n = n
+    def get_seq_length(self) -> int: return self.n
+    def update(self, *a, **kw): raise RuntimeError("a held KV-cache layer does not run: skip its layer (`skipping`)")
+
+def _firsts(inv, n: int):
+    "The first row of each of `n` groups, `inv` giving each row's group."
+    B = len(inv)
+    return torch.full((n,), B, device=inv.device).scatter_reduce(0, inv, torch.arange(B, device=inv.device), "amin")
+
+def _split(model, st, l0, low, first, inv, x, am, p, cache):
+    """Last logits `(B, V)` of a pass whose layers below `l0` run on the rows `first` only (on their cache `low`, the
+    steering's values set aside: no hook of it is down there), each row `i` then taking row `inv[i]`'s hidden states."""
+    p0, r0 = st.param, st.rows
+    st.param, st.rows = None, None
     try: H = layer_inputs(model, [l0], input_ids=x[first], attention_mask=am[first], position_ids=p[first], cache=low,
                           use_cache=True)[l0]
     finally: st.param, st.rows = p0, r0
     with adapter(model).skipping(l0):
-        lg = model(inputs_embeds=H[inv], attention_mask=am, position_ids=p, cache=cache, use_cache=True,
-                   logits_to_keep=LAST_POSITION).logits[:, -1].float()
+        return model(inputs_embeds=H[inv], attention_mask=am, position_ids=p, cache=cache, use_cache=True,
+                     logits_to_keep=LAST_POSITION).logits[:, -1].float()
+
+
+# %% ../nbs/05_steer.ipynb #8cfbaad8
+def _shared_prefill(model, x, am, p, cache, st):
+    """`(logits, share)`: the last logits `(B, V)` of `decode`'s first pass (tokens `x` at positions `p`, attention mask
+    `am`, on `cache`, which it updates), the layers below the first steered one run once per distinct row of `x`;
+    `(None, None)` (nothing run) where no row repeats, nothing is steered, or the model cannot skip layers. `share =
+    (low, grp, l0)` for `_shared_step`: the distinct rows' cache, each row's one, the first steered layer; None where
+    the cache's layers are not plain ones (then the distinct rows' lower cache is copied to their rows)."""
+    if st is None or not st.ivs or not adapter(model).can_skip: return None, None
+    l0 = first_steered(model, st.ivs)
+    u, inv = torch.unique(torch.cat([x, am[:, -x.shape[1]:]], 1), dim=0, return_inverse=True)
+    if l0 == 0 or len(u) == x.shape[0]: return None, None
+    first = _firsts(inv, len(u)); low = cache_rows(cache, first)
+    lg = _split(model, st, l0, low, first, inv, x, am, p, cache)
+    if all(type(l) is DynamicLayer for l in cache.layers[:l0]):           # later steps share them too
+        cache.layers[:l0] = [_Held(cache.layers[l0].get_seq_length()) for _ in range(l0)]
+        return lg, (low, inv, l0)
     cache.layers[:l0] = cache_rows(low, inv).layers[:l0]   # the skipped layers' cache: the distinct rows', copied
-    return lg
+    return lg, None
+
+# %% ../nbs/05_steer.ipynb #90f4aeca
+def _shared_step(model, x, am, p, cache, st, share):
+    """`(logits, share)` of a later pass of `decode` (one token `x` per row): as `_shared_prefill`'s, the layers below
+    `l0` run once per distinct history (rows of one prompt that have made the same tokens so far) on their own cache."""
+    low, grp, l0 = share
+    u, inv = torch.unique(torch.stack([grp, x[:, 0]], 1), dim=0, return_inverse=True)
+    first = _firsts(inv, len(u)); parent = grp[first]           # histories that split or ended: their cache rows
+    if len(parent) != low.layers[0].keys.shape[0] or bool((parent != torch.arange(len(parent), device=x.device)).any()):
+        low = cache_rows(low, parent)
+    lg = _split(model, st, l0, low, first, inv, x, am, p, cache)
+    for layer in cache.layers[:l0]: layer.n += 1
+    return lg, (low, inv, l0)
 
 # %% ../nbs/05_steer.ipynb #8ffc3d88
 def _follow(st, p0, r0, live):
@@ -281,23 +318,27 @@ def _follow(st, p0, r0, live):
     if p0 is not None and torch.as_tensor(p0).ndim > 0: st.param = torch.as_tensor(p0)[live.cpu()]
     if r0 is not None: st.rows = r0[live.cpu()]
 
+# %% ../nbs/05_steer.ipynb #3710f056
 @torch.no_grad()
 def decode(model, enc, max_new_tokens, eos, cache=None, st=None, keep=None):
     """Greedy decoding of a padded batch that drops each row once it has produced a token of `eos`: `(new_ids,
     logits)` as `greedy`'s up to each row's end, then the pad token and zero logits. `cache`: a KV cache of the batch's
     first tokens; `st`: the `Steering` in force (its per-row parameters and flags follow the rows left; rows that repeat
-    a prompt share the layers below its first steered one, `_shared_prefill`); `keep`: what
-    to keep of each step instead of its logits, `keep(logits, tokens) -> (rows, k)` (then zeros after a row's end)."""
+    a prompt, and then a history, share the layers below its first steered one: `_shared_prefill`, `_shared_step`);
+    `keep`: what to keep of each step instead of its logits, `keep(logits, tokens) -> (rows, k)` (then zeros after a
+    row's end)."""
     ids, am = enc["input_ids"], enc["attention_mask"]
     (B, _), dev, pad = ids.shape, ids.device, model.config.pad_token_id
     pad, stop = list(eos)[0] if pad is None else pad, torch.as_tensor(list(eos), device=dev)
     cache = DynamicCache(config=model.config) if cache is None else cache
     pos = position_ids(am)                                              # as `generate`: positions skip the padding
-    past, live, new, out = cache.get_seq_length(), torch.arange(B, device=dev), None, None
+    past, live, new, out, share = cache.get_seq_length(), torch.arange(B, device=dev), None, None, None
     x, p, last, (p0, r0) = ids[:, past:], pos[:, past:], pos[:, -1], (None, None) if st is None else (st.param, st.rows)
     try:
         for s in range(max_new_tokens):
-            lg = _shared_prefill(model, x, am, p, cache, st) if s == 0 else None     # rows repeating a prompt
+            if s == 0: lg, share = _shared_prefill(model, x, am, p, cache, st)    # rows repeating a prompt
+            elif share is not None: lg, share = _shared_step(model, x, am, p, cache, st, share)  # or histories
+            else: lg = None
             if lg is None: lg = model(input_ids=x, attention_mask=am, position_ids=p, cache=cache, use_cache=True,
                                       logits_to_keep=LAST_POSITION).logits[:, -1].float()
             nxt = lg.argmax(-1); kept = lg if keep is None else keep(lg, nxt)
@@ -309,6 +350,7 @@ def decode(model, enc, max_new_tokens, eos, cache=None, st=None, keep=None):
             if not go.all():
                 live, nxt, am, last = live[go], nxt[go], am[go], last[go]
                 cache = cache_rows(cache, go.nonzero()[:, 0]); _follow(st, p0, r0, live)
+                if share is not None: share = (share[0], share[1][go], share[2])
             am, last = torch.cat([am, am.new_ones(len(live), 1)], 1), last + 1
             x, p = nxt[:, None], last[:, None]
     finally:
