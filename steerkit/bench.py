@@ -7,7 +7,7 @@ __all__ = ['UNSTEERED', 'machine', 'fixed_generate', 'seconds', 'throughput', 'p
            'loglog_slope', 'scaling', 'peak_memory', 'profile_generation']
 
 # %% ../nbs/21_bench.ipynb #90df901f
-import os, platform, time, statistics
+import os, time, statistics
 from contextlib import nullcontext
 import numpy as np
 import pandas as pd
@@ -17,17 +17,16 @@ from .models import chat, encode, model_placement, model_device
 from .steer import steering, interventions
 from .operators import make_operator
 from .capture import capture_throughput
+from .timing import cpu_name
 
 # %% ../nbs/21_bench.ipynb #40d0756a
 def machine(model=None) -> dict:
     """The machine a benchmark ran on: CPU, cores, torch version and threads, accelerator; with `model`, its device and
     dtype."""
-    cpu = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     pl = {} if model is None else {k: v for k, v in model_placement(model).items() if k != "device_map"}
-    return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(), gpu=gpu, **pl)
+    return dict(cpu=cpu_name(), cores=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(), gpu=gpu,
+                **pl)
 
 @torch.no_grad()
 def fixed_generate(model, enc, n: int):

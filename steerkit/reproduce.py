@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 from tqdm import tqdm
-from .timing import stage, stages_to, read_stages
+from .timing import stage, stages_to, read_stages, cpu_name
 from .models import resolve_device, resolve_dtype, environ
 
 # %% ../nbs/19_reproduce.ipynb #e63665ff
@@ -430,13 +430,13 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
               progress:bool=True, device:str=None, dtype:str=None) -> pd.DataFrame:
     """Run the paper notebooks of `manifest` with the `mode` parameter set (full, quick, paper) into `out_dir`; check
     outputs; timings. `model`, `device`, `dtype`: given, they replace every notebook's own (its parameters); the timings
-    record the placement."""
+    record the placement and the CPU (`cpu_name`)."""
     m = _select(manifest if isinstance(manifest, dict) else load_manifest(manifest), only)
     if miss := [e["notebook"].name for e in m["notebooks"] if mode not in e["parameter_sets"]]:
         raise ManifestError(f"mode '{mode}': no such parameter set for {', '.join(miss)} (use full, quick or paper)")
     given = {k: v for k, v in dict(model=model, device=device, dtype=dtype).items() if v is not None}
     dev = resolve_device(device)                           # an unknown device or dtype fails before anything runs
-    place = dict(device=dev, dtype=str(resolve_dtype(dtype, dev)).removeprefix("torch."))
+    place = dict(device=dev, dtype=str(resolve_dtype(dtype, dev)).removeprefix("torch."), cpu=cpu_name())
     check_parameters(m, required=INJECTED + tuple(given))
     out_dir = _out_dir(mode, m, out_dir)
     runs = out_dir/"_runs"; runs.mkdir(parents=True, exist_ok=True)
@@ -445,7 +445,7 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
     prev = _read_timings(runs/"timings.csv")              # rows of notebooks this run does not touch are kept
     expected, done, names = expected_times(mode, m, prev), {}, [r["notebook"] for r in rows]
     def table():
-        df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "device", "dtype", "record"])
+        df = pd.DataFrame(rows, columns=["notebook", "status", "wall_s", "device", "dtype", "cpu", "record"])
         full = (df if prev is None or "notebook" not in prev
                 else pd.concat([prev[~prev.notebook.isin(df.notebook)], df], ignore_index=True))
         full.to_csv(runs/"timings.csv", index=False); df.attrs["out_dir"] = out_dir; return df

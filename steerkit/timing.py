@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STAGES_ENV', 'clock', 'TOTALS', 'RUNNING', 'STAGE_COLUMNS', 'current_cell', 'stage', 'stage_table', 'write_stages',
-           'read_stages', 'stages_to']
+           'read_stages', 'stages_to', 'cpu_name']
 
 # %% ../nbs/00a_timing.ipynb #3e3ce3d5
 import json, os, threading, time
@@ -99,3 +99,13 @@ def stages_to(path):
     "`$STEERKIT_STAGES` set to `path` for the block (processes started inside it write their stages there)."
     path = Path(path); path.unlink(missing_ok=True)
     with environ(STAGES_ENV, str(path)): yield path
+
+# %% ../nbs/00a_timing.ipynb #d062d76c
+def cpu_name() -> str:
+    "The CPU's model name ('Intel(R) Xeon(R) Processor', 'AMD EPYC 7B13', ...), '' where nothing says it."
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None)
+    except OSError: name = None
+    return name or platform.processor() or ""

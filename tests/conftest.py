@@ -14,6 +14,19 @@ from unittest import mock
 EXE = Path(sys.executable).with_name("steerkit")
 
 
+# The files whose tests run for tens of seconds each (end-to-end commands, servers, subprocesses; in `make test`
+# test_readme_examples_run took 105 s, test_killed_sweep_resumes_with_only_the_missing_rows 100 s), first:
+# pytest-xdist's two workers then end on short tests, together, not one of them alone on a long one. A file keeps its
+# own order (its module-scoped fixtures, the embedded model or a server, are set up once).
+HEAVY_FIRST = ("test_readme.py", "test_reliability.py", "test_serve.py", "test_cli_steer.py", "test_fit_contract.py",
+               "test_equivalence.py", "test_gpu_check.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {f: i for i, f in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda it: rank.get(it.path.name, len(rank)))      # stable: every other file in its usual order
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "quick_outputs: reads the quick reproduction's outputs ($STEERKIT_QUICK_OUT); "
                             "make test runs these after the reproduction")

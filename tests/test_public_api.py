@@ -1026,6 +1026,7 @@ RECIPES.update({
     "timing.current_cell": lambda c, f: eq(f(), None),                        # pytest is not an IPython kernel
     "timing.stage_table": lambda c, f: eq(f({(4, "capability"): [2, 0.5]}).values.tolist(), [[4, "capability", 2, 0.5]]),
     "timing.read_stages": lambda c, f: eq(len(f(c.tmp/"none.json")), 0),
+    "timing.cpu_name": lambda c, f: eq(f(), K.bench.machine()["cpu"]),
 })
 
 @recipe("reproduce.reproduce")

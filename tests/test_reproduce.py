@@ -7,6 +7,7 @@ import pytest
 import torch
 import fastcore.test as fct
 from steerkit.reproduce import toy_paper, load_manifest, check_parameters, default_manifest
+from steerkit.timing import cpu_name
 from conftest import steerkit_here
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,7 @@ def test_quick_run_writes_outputs_records_and_timings(tmp_path):
     fct.test_eq(list(t.notebook), ["one.ipynb", "two.ipynb"])
     fct.test_eq(list(t.status), ["ok", "ok"])
     assert (t.wall_s > 0).all()
+    fct.test_eq(set(t.cpu.fillna("")), {cpu_name()})                        # the machine beside each time
     assert f"outputs in {out.resolve()}" in r.stdout
 
 def test_quick_defaults_to_a_fresh_temporary_directory(tmp_path):
