@@ -62,10 +62,15 @@ pytest-quick: install
 # DEVICE=cuda:0 DTYPE=bfloat16 (or cpu/float32...): where every notebook's model runs (default auto: the GPU in bfloat16, else the CPU).
 PLACE = $(if $(DEVICE),--device $(DEVICE)) $(if $(DTYPE),--dtype $(DTYPE))
 
+# JOBS=N: notebooks run at once, each with OMP_NUM_THREADS/N threads, the benchmarks afterwards by themselves with all of
+# them (2 by default: two single-threaded notebooks do more work on 2 cores than one with both; 1 with PARAMS, whose
+# models are large: one at a time).
+JOBS ?= $(if $(PARAMS),1,2)
+
 # The README's main job: every table and figure of the paper, on the embedded model, into paper_figures/.
 # PARAMS=paper MODEL=<hub id>: the paper's protocol (its data, judge, tinyBenchmarks; online) into paper_figures/paper_scale/.
 reproduce: install
-	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT)) $(if $(PARAMS),--params $(PARAMS)) $(PLACE)
+	$(BIN)/steerkit reproduce $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT)) $(if $(PARAMS),--params $(PARAMS)) $(PLACE) --jobs $(JOBS)
 
 # Everything small (few prompts, coarse angles, short generations) into $(QUICK_OUT).
 quick: install

@@ -59,9 +59,12 @@ def _reproduce(a) -> pd.DataFrame:
     os.environ.setdefault(COMMAND_ENV, " ".join(["steerkit"] + sys.argv[1:]))    # named in every output's provenance
     # auto: each notebook's default
     df = reproduce(mode, out_dir=a.out, manifest=a.manifest, only=a.only, model=a.model, kernel=a.kernel,
+                   jobs=getattr(a, "jobs", 1),
                    **{k: None if v == "auto" else v for k, v in dict(device=a.device, dtype=a.dtype).items()})
     if len(df): print(df.drop(columns="record").to_string(index=False))
-    print(f"{len(df)} notebook(s) in {df.wall_s.sum():.1f} s; outputs in {df.attrs['out_dir']} "
+    wall = (df.started_s + df.wall_s).max() if len(df) else 0.0        # the run's own wall time: notebooks may overlap
+    print(f"{len(df)} notebook(s) in {wall:.1f} s ({df.wall_s.sum():.1f} s of notebook time); "
+          f"outputs in {df.attrs['out_dir']} "
           f"(run records in {df.attrs['out_dir']/'_runs'})")
     return df
 
@@ -210,6 +213,9 @@ def _runs(sub):
     r.add_argument("--out", default=None,
                    help="output directory (default: paper_figures/, or a temporary one with --quick)")
     r.add_argument("--only", default=None, help="run only these notebooks: NAME[,NAME] (file stems)")
+    r.add_argument("--jobs", type=int, default=1,
+                   help="notebooks run at once, each with an equal share of OMP_NUM_THREADS (else the cores); the "
+                   "benchmarks, marked alone in the manifest, run afterwards by themselves (default 1: one at a time)")
     r.add_argument("--model", default=None,
                    help="run on this Hugging Face id or local directory instead of each notebook's model")
     r.add_argument("--manifest", default=None, help="manifest.json (default: nbs/paper/manifest.json)")

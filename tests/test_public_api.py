@@ -1036,6 +1036,28 @@ def _(c, f):
     assert df.status.tolist() == ["ok"] and (c.tmp/"out"/"_runs"/"timings.csv").is_file()
     return eq((c.tmp/"out"/"two.csv").read_text(), "i\n0\n1\n")
 
+@recipe("reproduce.run_child")
+def _(c, f):
+    _jupyter_env(c)
+    nb = K.reproduce.toy_paper(c.tmp/"paper", fail=True).parent
+    ok, bad = (f(nb/n, dict(n=2), c.tmp/"out", c.tmp/"records", threads=1) for n in ("one.ipynb", "two.ipynb"))
+    assert ok["wall"] > 0 and "error" not in ok and (c.tmp/"out"/"one.txt").read_text() == "embedded 2\n"
+    return eq((bad["notebook"], bad["cell"], bad["ename"]), ("two.ipynb", 3, "RuntimeError"))
+
+@recipe("reproduce.run_parallel")
+def _(c, f):
+    _jupyter_env(c)
+    m = K.reproduce.load_manifest(K.reproduce.toy_paper(c.tmp/"paper"))
+    started, results = [], {}
+    job = lambda e: (e["notebook"], dict(n=3), c.tmp/"out", c.tmp/"records", "steerkit")
+    err = f(m["notebooks"], 2, 2, job, lambda e, t: started.append((e["name"], t)) or e["name"],
+            lambda row, res: results.update({row: res}), {})
+    assert err is None and sorted(started) == [("one", 1), ("two", 1)] and all("error" not in r for r in results.values())
+    return eq((c.tmp/"out"/"two.csv").read_text().split()[-1], "2")
+
+RECIPES["reproduce.next_notebook"] = lambda c, f: eq(f([dict(name="a", notebook=Path("a.ipynb")), dict(name="b", notebook=Path("b.ipynb"))],
+                                                      [], {"a.ipynb": 1.0, "b.ipynb": 5.0})["name"], "b")
+
 # cli ------------------------------------------------------------------------------------------------------------------
 RECIPES.update({
     "directions.layer_summary": lambda c, f: check(f(*c.acts), lambda d: len(d) == 8 and d.separation.between(0, 1).all()),

@@ -74,6 +74,33 @@ def test_missing_output_exits_2_listing_it(tmp_path):
     fct.test_eq(r.returncode, 2)
     assert "1 expected output(s) missing or empty" in r.stderr and "one.ipynb -> f1_norm_ratio.png (missing)" in r.stderr, r.stderr
 
+def test_jobs_runs_notebooks_side_by_side_and_the_alone_one_by_itself(tmp_path, monkeypatch):
+    "`--jobs 2`: the two toy notebooks at once with one thread each (of 2), a third marked `alone` after them with 2."
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    man, out = toy_paper(tmp_path/"paper"), tmp_path/"out"
+    raw = json.loads(man.read_text())
+    shutil.copy(man.parent/"one.ipynb", man.parent/"three.ipynb")
+    raw["notebooks"].append(dict(notebook="three.ipynb", parameter_sets={"full": {}, "quick": {}}, outputs=["one.txt"], alone=True))
+    raw["notebooks"][0]["outputs"] = []                      # three.ipynb writes one.txt again (each output declared once)
+    man.write_text(json.dumps(raw))
+    r = cli("--quick", "--manifest", man, "--out", out, "--jobs", "2")
+    fct.test_eq(r.returncode, 0)
+    t = pd.read_csv(out/"_runs"/"timings.csv").set_index("notebook")
+    fct.test_eq(t.threads.to_dict(), {"one.ipynb": 1, "two.ipynb": 1, "three.ipynb": 2})
+    fct.test_eq(list(t.status), ["ok"] * 3)
+    assert t.started_s["three.ipynb"] >= (t.started_s + t.wall_s)[["one.ipynb", "two.ipynb"]].max(), t   # alone: after both
+    wall = re.search(r"3 notebook\(s\) in ([0-9.]+) s \(([0-9.]+) s of notebook time\)", r.stdout)
+    assert wall and float(wall.group(1)) == pytest.approx((t.started_s + t.wall_s).max(), abs=0.1), r.stdout
+    r = cli("--quick", "--manifest", man, "--out", out, "--jobs", "0")
+    fct.test_eq(r.returncode, 2); assert "jobs must be a whole number" in r.stderr, r.stderr
+
+def test_repo_manifest_runs_the_benchmarks_alone_and_t5_after_t1():
+    "The committed manifest: under `--jobs`, the notebooks that time things run by themselves; T5/T6 reuses T1's answers."
+    from steerkit.cli import BENCH_NOTEBOOKS
+    m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")
+    fct.test_eq(sorted(e["name"] for e in m["notebooks"] if e["alone"]), sorted(BENCH_NOTEBOOKS))
+    fct.test_eq({e["name"]: e["after"] for e in m["notebooks"] if e["after"]}, {"t5_t6_ablations": ["t1_main"]})
+
 def test_repo_manifest_fits_the_paper_notebooks():
     "Cheap (no execution): the committed manifest is valid and every parameter it sets exists in its notebook."
     m = load_manifest(REPO/"nbs"/"paper"/"manifest.json")
