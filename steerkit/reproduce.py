@@ -17,7 +17,7 @@ from contextlib import nullcontext
 import nbformat
 import pandas as pd
 from tqdm import tqdm
-from .timing import stage, stages_to, read_stages, cpu_name
+from .timing import stage, stages_to, read_stages, cpu_name, THREADS_ENV
 from .models import resolve_device, resolve_dtype, environ
 
 # %% ../nbs/19_reproduce.ipynb #e63665ff
@@ -452,15 +452,32 @@ def _env_threads():
     try: return int(os.environ["OMP_NUM_THREADS"])
     except (KeyError, ValueError): return None
 
-def run_child(nb, params, out_dir, record_dir, kernel="steerkit", threads=None) -> dict:
-    """`run_notebook`, its kernel given `threads` threads (`$OMP_NUM_THREADS`; None: as it is): `dict(wall=seconds)`,
-    plus `error` and the `ReproductionError`'s fields when the notebook failed. A worker process of `run_parallel` runs
-    it; so does `reproduce` for a notebook on its own."""
+def run_child(nb, params, out_dir, record_dir, kernel="steerkit", threads=None, threads_file=None) -> dict:
+    """`run_notebook`, its kernel given `threads` threads (`$OMP_NUM_THREADS`; None: as it is) and `threads_file`
+    (`$STEERKIT_THREADS`: more threads later, `follow_threads`): `dict(wall=seconds)`, plus `error` and the
+    `ReproductionError`'s fields when the notebook failed. A worker process of `run_parallel` runs it; so does
+    `reproduce` for a notebook on its own."""
     t0 = time.perf_counter()
-    with (environ("OMP_NUM_THREADS", str(threads)) if threads else nullcontext()):
+    with (environ("OMP_NUM_THREADS", str(threads)) if threads else nullcontext()), \
+         (environ(THREADS_ENV, str(threads_file)) if threads_file else nullcontext()):
         try: return dict(wall=run_notebook(nb, params, out_dir, record_dir, kernel=kernel))
         except ReproductionError as e:
             return dict(wall=time.perf_counter() - t0, error=str(e), **{k: getattr(e, k) for k in ERROR_FIELDS})
+
+# %% ../nbs/19_reproduce.ipynb #69c3c62b
+def _watch_parent(pid: int, every: float = 1.0):
+    """In a worker process: exit as soon as the process `pid` that started it is gone (a killed run), which takes the
+    notebook's kernel with it (a kernel exits when its parent does), rather than run on unseen."""
+    import threading
+    def watch():
+        while os.getppid() == pid: time.sleep(every)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+def _broken(e, x) -> dict:
+    "`run_child`'s failure fields for entry `e` whose worker process itself broke with `x` (not the notebook)."
+    return dict(wall=float("nan"), error=f"{e['notebook'].name}: its worker process failed: {x!r}",
+                notebook=e["notebook"].name, cell=None, ename=type(x).__name__, evalue=str(x), record=None)
 
 def _chain(e, entries, expected) -> float:
     "Expected seconds of entry `e` and of the longest chain of entries that wait for it (`after`)."
@@ -476,39 +493,47 @@ def run_parallel(entries, jobs, cores, job, start, ran, expected, show=None):
     """Run `entries` `jobs` at a time in spawned worker processes (`run_child`, `cores // jobs` threads each), an entry
     once the entries its `after` names among them have finished, the next by `next_notebook`. `job(e)`: `run_child`'s
     arguments; `start(e, threads)` before, `ran(row, result)` after each (an exception it returns is a failure);
-    `show(running names)` at each change. Returns the first failure, or None."""
+    `show({running name: seconds so far})` at each change. Returns the first failure, or None."""
     import multiprocessing
-    from steerkit.reproduce import run_child as child   # by name: a worker imports it from the package
+    from steerkit.reproduce import run_child as child, _watch_parent   # by name: a worker imports them from the package
     from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
     pend, running, finished, err, threads = list(entries), {}, set(), None, max(1, cores // jobs)
     names = {e["name"] for e in entries}
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with tempfile.TemporaryDirectory(prefix="steerkit-threads-") as share, \
+         ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_watch_parent,
+                             initargs=(os.getpid(),)) as pool:
+        share = Path(share)                                    # each running notebook's threads (`follow_threads`)
         while pend or running:
             ready = [e for e in pend if all(a in finished or a not in names for a in e.get("after", []))]
             while err is None and ready and len(running) < jobs:
                 e = next_notebook(ready, entries, expected); ready.remove(e); pend.remove(e)
-                running[pool.submit(child, *job(e), threads=threads)] = (e, start(e, threads))
+                (share/e["name"]).write_text(str(threads))
+                running[pool.submit(child, *job(e), threads=threads, threads_file=share/e["name"])] = (
+                    e, start(e, threads), time.perf_counter())
             if not running: break
-            if show: show([e["notebook"].name for e, _ in running.values()])
+            for e, *_ in running.values():                     # a slot nothing can fill: its threads to the others
+                (share/e["name"]).write_text(str(max(threads, cores // len(running))))
+            if show: show({e["notebook"].name: time.perf_counter() - t0 for e, _, t0 in running.values()})
             for f in wait(running, return_when=FIRST_COMPLETED)[0]:
-                e, row = running.pop(f)
+                e, row, _ = running.pop(f)
                 try: res = f.result()
-                except Exception as x:                      # the worker itself broke (not the notebook)
-                    res = dict(wall=float("nan"), error=f"{e['notebook'].name}: its worker process failed: {x!r}",
-                               notebook=e["notebook"].name, cell=None, ename=type(x).__name__, evalue=str(x),
-                               record=None)
+                except Exception as x: res = _broken(e, x)          # the worker itself broke (not the notebook)
                 bad = ran(row, res); err = err or bad
                 if bad is None: finished.add(e["name"])
     return err
 
 # %% ../nbs/19_reproduce.ipynb #d21e0c5f
-def _progress_par(running, par, alone, jobs, expected, done) -> str:
-    """The bar's text in a run of `jobs` at once: the notebooks running, and the time left (the parallel ones' expected
-    time shared by the slots, then the `alone` ones')."""
-    names = lambda es: [e["notebook"].name for e in es]
-    a = time_left(expected, done, [n for n in names(par) if n not in done])
-    b = time_left(expected, done, [n for n in names(alone) if n not in done])
-    left = None if a is None or b is None else a / jobs + b
+def _progress_par(running: dict, par, alone, jobs, expected, done) -> str:
+    """The bar's text in a run of `jobs` at once: the notebooks `running` (name -> seconds so far) and the time left:
+    the parallel ones' expected times, scaled as the finished parallel ones ran, less what the running ones have done,
+    shared by the slots; then the `alone` ones', scaled as the finished alone ones ran (else as in the previous run)."""
+    pn, an = [e["notebook"].name for e in par], [e["notebook"].name for e in alone]
+    mine = lambda names: {n: t for n, t in done.items() if n in names}
+    a = time_left(expected, mine(pn), [n for n in pn if n not in done and n not in running])
+    on = [n for n in running if n in pn]
+    now = [time_left(expected, mine(pn), [n]) for n in on]       # each running one's whole expected time, scaled
+    b = time_left(expected, mine(an), [n for n in an if n not in done])
+    left = None if None in (a, b, *now) else (a + sum(max(t - running[n], 0.0) for n, t in zip(on, now))) / jobs + b
     return ", ".join(running) + ("" if left is None else f" (about {_hms(left)} left)")
 
 def _run_all(entries, jobs, job, start, ran, expected, done, bar):
@@ -522,14 +547,14 @@ def _run_all(entries, jobs, job, start, ran, expected, done, bar):
     for e in (alone if jobs > 1 else entries):
         if err is not None: break
         k = names.index(e["notebook"].name)
-        bar.set_postfix_str(_progress(names, k, expected, done)) if jobs == 1 else show([names[k]])
+        bar.set_postfix_str(_progress(names, k, expected, done)) if jobs == 1 else show({names[k]: 0.0})
         threads = None if jobs == 1 else _cores()
         err = ran(start(e, threads or _env_threads()), run_child(*job(e), threads=threads))
     return err
 
 def _write_timings(rows, prev, runs) -> pd.DataFrame:
     "This run's `rows` as a table, written to `runs`/timings.csv after the rows of notebooks it did not run (`prev`)."
-    df = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    df = pd.DataFrame(rows, columns=TIMING_COLUMNS).astype({"threads": "Int64"})   # 1, not 1.0, beside a blank
     full = df if prev is None or "notebook" not in prev else pd.concat([prev[~prev.notebook.isin(df.notebook)], df],
                                                                        ignore_index=True)
     full.to_csv(runs/"timings.csv", index=False); return df

@@ -1029,6 +1029,11 @@ RECIPES.update({
     "timing.cpu_name": lambda c, f: eq(f(), K.bench.machine()["cpu"]),
 })
 
+@recipe("timing.follow_threads")
+def _(c, f):
+    (c.tmp/"threads").write_text(str(torch.get_num_threads()))              # as many as it has: nothing changes
+    return eq((f(c.tmp/"threads"), f(c.tmp/"none")), (torch.get_num_threads(), None))
+
 @recipe("reproduce.reproduce")
 def _(c, f):
     _jupyter_env(c)
