@@ -442,15 +442,14 @@ def expected_times(mode: str, m: dict, prev=None) -> dict:
 TIMING_COLUMNS = ["notebook", "status", "wall_s", "device", "dtype", "cpu", "threads", "started_s", "record"]
 ERROR_FIELDS = ("notebook", "cell", "ename", "evalue", "record")
 
-def _cores() -> int:
-    "The threads a run may use: `$OMP_NUM_THREADS`, else the machine's cores."
-    try: return max(1, int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
-    except ValueError: return os.cpu_count() or 1
-
 def _env_threads():
-    "`$OMP_NUM_THREADS` as a number, None where it is unset (each paper notebook then takes its own default)."
+    "`$OMP_NUM_THREADS` as a number; None where it is unset or not a number (a notebook then takes its own default)."
     try: return int(os.environ["OMP_NUM_THREADS"])
     except (KeyError, ValueError): return None
+
+def _cores() -> int:
+    "The threads a run may use: `$OMP_NUM_THREADS`, else the machine's cores."
+    return max(1, _env_threads() or os.cpu_count() or 1)
 
 def run_child(nb, params, out_dir, record_dir, kernel="steerkit", threads=None, threads_file=None) -> dict:
     """`run_notebook`, its kernel given `threads` threads (`$OMP_NUM_THREADS`; None: as it is) and `threads_file`
