@@ -359,6 +359,10 @@ def time_left(expected: dict, done: dict, todo: list):
 def _hms(s: float) -> str:
     return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min" if s >= 3600 else f"{s / 60:.0f} min"
 
+# tqdm's own time left assumes each notebook takes the mean time so far, and the notebooks differ a hundredfold: the
+# bar shows done/total and the time elapsed, and the text beside it the time left from the previous run's timings.
+_BAR = "{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} elapsed{postfix}"
+
 def _progress(names: list, k: int, expected: dict, done: dict) -> str:
     "The bar's text at the start of notebook `k`: its name, k+1/total, and the time left by the previous run's timings."
     left = time_left(expected, done, names[k:])
@@ -581,7 +585,7 @@ def reproduce(mode:str="full", out_dir=None, manifest=None, only=None, model:str
                  started_s=float("nan"), record=str(runs/e["notebook"].name)) for e in entries]
     prev = _read_timings(runs/"timings.csv")              # rows of notebooks this run does not touch are kept
     expected, done = expected_times(mode, m, prev), {}
-    bar = tqdm(total=len(rows), desc=f"reproduce {mode}", unit="notebook", disable=not progress)
+    bar = tqdm(total=len(rows), desc=f"reproduce {mode}", unit="notebook", disable=not progress, bar_format=_BAR)
     job = lambda e: (e["notebook"], {**e["parameter_sets"][mode], **given}, out_dir, runs, kernel)
     def start(e, threads):
         row = rows[entries.index(e)]; row.update(threads=threads, started_s=round(time.perf_counter() - t_run, 2))
